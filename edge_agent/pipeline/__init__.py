@@ -1,0 +1,1 @@
+"""Per-camera pipeline: source -> preprocess -> models -> calibrate -> smooth -> consensus -> events."""

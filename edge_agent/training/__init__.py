@@ -1,0 +1,1 @@
+"""Fitting per-camera normal models (torch only here, never at inference)."""

@@ -1,0 +1,1 @@
+"""Sending events and health to the cloud."""
