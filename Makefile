@@ -1,0 +1,40 @@
+# VADCloud. Two commands set up a fresh machine:
+#   make demo   - venv, install, migrate, seed the demo tenant, serve on http://127.0.0.1:8000
+#   make test   - the whole test suite (SQLite by default; PostgreSQL/Redis when DATABASE_URL/REDIS_URL are set)
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+
+.PHONY: install demo serve test lint bench clean
+
+$(STAMP): requirements.txt constraints.txt edge_agent/pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -r requirements.txt -c constraints.txt
+	$(BIN)/pip install -q --no-deps --no-build-isolation -e ./edge_agent
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: install
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py seed_demo
+	@echo ""
+	@echo "  VADCloud demo: http://$(HOST):$(PORT)/   (API docs: http://$(HOST):$(PORT)/api/docs/)"
+	@echo ""
+	$(BIN)/python manage.py runserver $(HOST):$(PORT)
+
+test: install
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/python -m ruff check .
+
+bench: install
+	$(BIN)/vad-edge bench --dataset ../shared/data/ucsd_ped2 --out bench-out
+
+clean:
+	rm -rf $(VENV) db.sqlite3 staticfiles bench-out

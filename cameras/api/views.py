@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+from django.db.models import QuerySet
+
+from cameras import selectors, services
+from cameras.api.serializers import CameraSerializer, DeviceSerializer, ShiftSerializer, ZoneSerializer
+from cameras.models import Camera, EdgeDevice, Shift, Zone
+from tenants.api.base import ScopedModelViewSet
+from tenants.models import Site
+from tenants.scope import require_tenant_id
+from tenants.selectors import visible_site_ids
+
+
+class SiteLimitedViewSet(ScopedModelViewSet):
+    """Related-field hooks so a restricted member cannot attach objects to sites they can't see."""
+
+    def limit_sites(self, qs: QuerySet[Site]) -> QuerySet[Site]:
+        site_ids = visible_site_ids(membership=self.membership)
+        return qs if site_ids is None else qs.filter(id__in=site_ids)
+
+    def limit_cameras(self, qs: QuerySet[Camera]) -> QuerySet[Camera]:
+        site_ids = visible_site_ids(membership=self.membership)
+        return qs if site_ids is None else qs.filter(site_id__in=site_ids)
+
+
+class CameraViewSet(SiteLimitedViewSet):
+    serializer_class = CameraSerializer
+
+    def scoped_queryset(self) -> QuerySet[Camera]:
+        return selectors.camera_list(membership=self.membership)
+
+    def perform_create(self, serializer: CameraSerializer) -> None:
+        serializer.instance = services.camera_create(tenant_id=require_tenant_id(), **serializer.validated_data)
+
+
+class ZoneViewSet(SiteLimitedViewSet):
+    serializer_class = ZoneSerializer
+
+    def scoped_queryset(self) -> QuerySet[Zone]:
+        return selectors.zone_list(membership=self.membership)
+
+
+class DeviceViewSet(SiteLimitedViewSet):
+    serializer_class = DeviceSerializer
+
+    def scoped_queryset(self) -> QuerySet[EdgeDevice]:
+        return selectors.device_list(membership=self.membership)
+
+
+class ShiftViewSet(SiteLimitedViewSet):
+    serializer_class = ShiftSerializer
+
+    def scoped_queryset(self) -> QuerySet[Shift]:
+        return selectors.shift_list(membership=self.membership)

@@ -1,0 +1,103 @@
+"""Edge devices, cameras, zones/masks and shifts. All tenant-owned."""
+
+from __future__ import annotations
+
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+
+from cameras.crypto import EncryptedTextField
+from tenants.scope import TenantOwned
+
+
+class DeviceStatus(models.TextChoices):
+    PENDING = "pending", "Pending enrollment"
+    ONLINE = "online", "Online"
+    OFFLINE = "offline", "Offline"
+    DISABLED = "disabled", "Disabled"
+
+
+class EdgeDevice(TenantOwned):
+    site = models.ForeignKey("tenants.Site", on_delete=models.CASCADE, related_name="devices")
+    name = models.CharField(max_length=200)
+    status = models.CharField(max_length=16, choices=DeviceStatus.choices, default=DeviceStatus.PENDING)
+    last_seen_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["site", "name"], name="device_name_unique_per_site")]
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class SceneClass(models.TextChoices):
+    INDOOR = "indoor", "Indoor"
+    OUTDOOR = "outdoor", "Outdoor"
+    PARKING = "parking", "Parking"
+    RETAIL = "retail", "Retail"
+
+
+class Camera(TenantOwned):
+    site = models.ForeignKey("tenants.Site", on_delete=models.CASCADE, related_name="cameras")
+    device = models.ForeignKey(EdgeDevice, on_delete=models.SET_NULL, null=True, blank=True, related_name="cameras")
+    name = models.CharField(max_length=200)
+    # Full stream URL including credentials, encrypted at rest (cameras.crypto).
+    stream_url = EncryptedTextField(blank=True)
+    width = models.PositiveIntegerField(default=1280, validators=[MinValueValidator(16), MaxValueValidator(8192)])
+    height = models.PositiveIntegerField(default=720, validators=[MinValueValidator(16), MaxValueValidator(8192)])
+    fps = models.FloatField(default=10.0, validators=[MinValueValidator(0.5), MaxValueValidator(240)])
+    scene_class = models.CharField(max_length=16, choices=SceneClass.choices, default=SceneClass.INDOOR)
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["site", "name"], name="camera_name_unique_per_site")]
+        ordering = ["site_id", "name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ZoneKind(models.TextChoices):
+    ROI = "roi", "Region of interest"
+    PRIVACY_MASK = "privacy_mask", "Privacy mask"
+    INTRUSION = "intrusion", "Intrusion"
+    LOITERING = "loitering", "Loitering"
+    LINE = "line", "Line crossing"
+
+
+class Zone(TenantOwned):
+    camera = models.ForeignKey(Camera, on_delete=models.CASCADE, related_name="zones")
+    name = models.CharField(max_length=200)
+    kind = models.CharField(max_length=16, choices=ZoneKind.choices)
+    # [[x, y], ...] normalised to 0..1; a polygon (>= 3 points) or, for kind=line, 2 points.
+    points = models.JSONField()
+    loiter_seconds = models.PositiveIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["camera_id", "name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.kind})"
+
+
+class Shift(TenantOwned):
+    """A weekly time window in the site's time zone with its own alert sensitivity."""
+
+    site = models.ForeignKey("tenants.Site", on_delete=models.CASCADE, related_name="shifts")
+    name = models.CharField(max_length=100)
+    weekdays = models.JSONField(help_text="ISO weekdays 1 (Monday) .. 7 (Sunday)")
+    start_time = models.TimeField()
+    end_time = models.TimeField(help_text="may be earlier than start_time for overnight shifts")
+    sensitivity = models.FloatField(
+        default=0.5, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="0 = fewest alerts, 1 = most; maps to the consensus threshold on the edge",
+    )
+
+    class Meta:
+        ordering = ["site_id", "start_time"]
+
+    def __str__(self) -> str:
+        return self.name

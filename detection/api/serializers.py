@@ -1,0 +1,32 @@
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from detection.models import Alert, AlertStatus, ReasonCode
+
+
+class AlertSerializer(serializers.ModelSerializer):
+    site = serializers.IntegerField(source="camera.site_id", read_only=True)
+    camera_name = serializers.CharField(source="camera.name", read_only=True)
+    zone_name = serializers.CharField(source="zone.name", read_only=True, default=None)
+    handled_by = serializers.CharField(source="handled_by.username", read_only=True, default=None)
+
+    class Meta:
+        model = Alert
+        fields = ["id", "site", "camera", "camera_name", "zone", "zone_name", "started_at", "ended_at",
+                  "peak_score", "per_model", "boxes", "status", "reason_code", "note", "handled_by",
+                  "handled_at"]
+        read_only_fields = fields
+
+
+class AlertFilterSerializer(serializers.Serializer):
+    site = serializers.IntegerField(required=False, source="site_id")
+    camera = serializers.IntegerField(required=False, source="camera_id")
+    status = serializers.ChoiceField(choices=AlertStatus.choices, required=False)
+    since = serializers.DateTimeField(required=False)
+    until = serializers.DateTimeField(required=False)
+
+
+class AlertCloseSerializer(serializers.Serializer):
+    reason = serializers.ChoiceField(choices=ReasonCode.choices)
+    note = serializers.CharField(required=False, allow_blank=True, max_length=2000, default="")

@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+from django.db.models import QuerySet
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.decorators import action
+from rest_framework.pagination import CursorPagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from detection import selectors, services
+from detection.api.serializers import AlertCloseSerializer, AlertFilterSerializer, AlertSerializer
+from detection.models import Alert
+from tenants.api.base import ScopedReadOnlyViewSet
+from tenants.roles import Action
+
+
+class AlertCursorPagination(CursorPagination):
+    ordering = ("-started_at", "-id")
+    page_size = 50
+    max_page_size = 200
+    page_size_query_param = "page_size"
+
+
+@extend_schema(parameters=[AlertFilterSerializer])
+class AlertViewSet(ScopedReadOnlyViewSet):
+    """Alerts of the active tenant, newest first; filter by site, camera, status, time range."""
+
+    serializer_class = AlertSerializer
+    pagination_class = AlertCursorPagination
+    action_permissions = {"acknowledge": Action.HANDLE_ALERTS, "dismiss": Action.HANDLE_ALERTS}
+
+    def scoped_queryset(self) -> QuerySet[Alert]:
+        filters = {}
+        if self.action == "list":
+            data = AlertFilterSerializer(data=self.request.query_params)
+            data.is_valid(raise_exception=True)
+            filters = data.validated_data
+        return selectors.alert_list(membership=self.membership, **filters)
+
+    @extend_schema(request=AlertCloseSerializer, responses=AlertSerializer)
+    @action(detail=True, methods=["post"])
+    def acknowledge(self, request: Request, pk: str | None = None) -> Response:
+        return self._close(request, services.alert_acknowledge)
+
+    @extend_schema(request=AlertCloseSerializer, responses=AlertSerializer)
+    @action(detail=True, methods=["post"])
+    def dismiss(self, request: Request, pk: str | None = None) -> Response:
+        return self._close(request, services.alert_dismiss)
+
+    def _close(self, request: Request, service) -> Response:  # noqa: ANN001
+        alert = self.get_object()  # 404 for another tenant's or an invisible site's alert
+        data = AlertCloseSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        alert = service(alert_id=alert.id, by=request.user, **data.validated_data)
+        return Response(AlertSerializer(alert).data)

@@ -1,0 +1,55 @@
+"""Alerts: metadata events sent by edge agents (no video)."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+from tenants.scope import TenantOwned
+
+
+class AlertStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    ACKNOWLEDGED = "acknowledged", "Acknowledged"
+    DISMISSED = "dismissed", "Dismissed"
+
+
+class ReasonCode(models.TextChoices):
+    """Why an operator closed an alert; this is training signal for the models."""
+
+    CONFIRMED_INCIDENT = "confirmed_incident", "Confirmed incident"
+    INVESTIGATING = "investigating", "Investigating"
+    FALSE_ALARM = "false_alarm", "False alarm"
+    KNOWN_ACTIVITY = "known_activity", "Known / authorised activity"
+    ENVIRONMENT = "environment", "Lighting, weather or scene change"
+    TEST = "test", "Test"
+    DUPLICATE = "duplicate", "Duplicate"
+    OTHER = "other", "Other"
+
+
+ACK_REASONS = frozenset({ReasonCode.CONFIRMED_INCIDENT, ReasonCode.INVESTIGATING, ReasonCode.OTHER})
+DISMISS_REASONS = frozenset(set(ReasonCode) - {ReasonCode.CONFIRMED_INCIDENT, ReasonCode.INVESTIGATING})
+
+
+class Alert(TenantOwned):
+    camera = models.ForeignKey("cameras.Camera", on_delete=models.CASCADE, related_name="alerts")
+    zone = models.ForeignKey("cameras.Zone", on_delete=models.SET_NULL, null=True, blank=True, related_name="alerts")
+    started_at = models.DateTimeField(db_index=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    peak_score = models.FloatField()
+    # {"flow": {"score": 1.7, "vote": true, "evidence": [...]}, ...}
+    per_model = models.JSONField(default=dict)
+    boxes = models.JSONField(default=list, blank=True)
+    status = models.CharField(max_length=16, choices=AlertStatus.choices, default=AlertStatus.OPEN, db_index=True)
+    reason_code = models.CharField(max_length=32, choices=ReasonCode.choices, blank=True)
+    note = models.TextField(blank=True)
+    handled_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    handled_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        indexes = [models.Index(fields=["tenant", "-started_at"], name="alert_tenant_recent")]
+
+    def __str__(self) -> str:
+        return f"alert {self.id} on camera {self.camera_id} ({self.status})"

@@ -1,0 +1,31 @@
+"""Reads for alerts."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.db.models import QuerySet
+
+from detection.models import Alert
+from tenants.models import Membership
+from tenants.selectors import visible_site_ids
+
+
+def alert_list(*, membership: Membership, site_id: int | None = None, camera_id: int | None = None,
+               status: str | None = None, since: datetime | None = None,
+               until: datetime | None = None) -> QuerySet[Alert]:
+    qs = Alert.objects.select_related("camera", "camera__site", "zone", "handled_by")
+    site_ids = visible_site_ids(membership=membership)
+    if site_ids is not None:
+        qs = qs.filter(camera__site_id__in=site_ids)
+    if site_id is not None:
+        qs = qs.filter(camera__site_id=site_id)
+    if camera_id is not None:
+        qs = qs.filter(camera_id=camera_id)
+    if status:
+        qs = qs.filter(status=status)
+    if since is not None:
+        qs = qs.filter(started_at__gte=since)
+    if until is not None:
+        qs = qs.filter(started_at__lt=until)
+    return qs

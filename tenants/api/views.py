@@ -1,0 +1,160 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import QuerySet
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, permissions, status, viewsets
+from rest_framework.exceptions import NotFound, PermissionDenied
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from tenants import selectors, services
+from tenants.api.base import ScopedApiMixin, ScopedModelViewSet
+from tenants.api.serializers import (
+    ActiveTenantSerializer,
+    InvitationAcceptSerializer,
+    InvitationSerializer,
+    MembershipSerializer,
+    MeSerializer,
+    SiteSerializer,
+    TenantCreateSerializer,
+    TenantSerializer,
+)
+from tenants.middleware import SESSION_TENANT_KEY
+from tenants.models import Invitation, Membership, Site, Tenant
+from tenants.roles import Action, role_allows
+from tenants.scope import require_tenant_id
+
+
+class TenantViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin,
+                    mixins.UpdateModelMixin, viewsets.GenericViewSet):
+    """The caller's tenants. Anyone signed in may create a tenant and becomes its owner."""
+
+    serializer_class = TenantSerializer
+    permission_classes = [permissions.IsAuthenticated]
+
+    def get_queryset(self) -> QuerySet[Tenant]:
+        return selectors.tenants_of_user(user=self.request.user).order_by("name")
+
+    def get_serializer_context(self) -> dict[str, Any]:
+        context = super().get_serializer_context()
+        if self.request.user.is_authenticated:
+            context["roles"] = {
+                m.tenant_id: m.role for m in selectors.memberships_of_user(user=self.request.user)
+            }
+        return context
+
+    @extend_schema(request=TenantCreateSerializer, responses={201: TenantSerializer})
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        data = TenantCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        tenant = services.tenant_create(owner=request.user, **data.validated_data)
+        out = TenantSerializer(tenant, context=self.get_serializer_context())
+        return Response(out.data, status=status.HTTP_201_CREATED)
+
+    def perform_update(self, serializer: TenantSerializer) -> None:
+        tenant = serializer.instance
+        roles = self.get_serializer_context()["roles"]
+        if not role_allows(roles.get(tenant.id, ""), Action.MANAGE_MEMBERS):
+            raise PermissionDenied("only owners and admins may change the tenant")
+        serializer.save()
+
+
+class SiteViewSet(ScopedModelViewSet):
+    serializer_class = SiteSerializer
+
+    def scoped_queryset(self) -> QuerySet[Site]:
+        return selectors.site_list(membership=self.membership)
+
+
+class MembershipViewSet(ScopedApiMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin,
+                        mixins.UpdateModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet):
+    """Members of the active tenant. New members join through invitations."""
+
+    serializer_class = MembershipSerializer
+    write_action = Action.MANAGE_MEMBERS
+
+    def scoped_queryset(self) -> QuerySet[Membership]:
+        return Membership.objects.select_related("user")
+
+    def perform_update(self, serializer: MembershipSerializer) -> None:
+        data = serializer.validated_data
+        serializer.instance = services.membership_update(
+            membership=serializer.instance,
+            role=data.get("role"),
+            all_sites=data.get("all_sites"),
+            site_ids=data.get("site_ids"),
+        )
+
+    def perform_destroy(self, instance: Membership) -> None:
+        services.membership_delete(membership=instance)
+
+
+class InvitationViewSet(ScopedApiMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin,
+                        mixins.CreateModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet):
+    """Invite people by email (console email backend by default)."""
+
+    serializer_class = InvitationSerializer
+    write_action = Action.MANAGE_MEMBERS
+    action_permissions = {"list": Action.MANAGE_MEMBERS, "retrieve": Action.MANAGE_MEMBERS}
+
+    def scoped_queryset(self) -> QuerySet[Invitation]:
+        return Invitation.objects.all()
+
+    def perform_create(self, serializer: InvitationSerializer) -> None:
+        serializer.instance = services.invitation_create(
+            tenant_id=require_tenant_id(), invited_by=self.request.user, **serializer.validated_data
+        )
+
+
+class InvitationAcceptApi(APIView):
+    permission_classes = [permissions.IsAuthenticated]
+
+    @extend_schema(request=InvitationAcceptSerializer, responses={201: MembershipSerializer})
+    def post(self, request: Request) -> Response:
+        data = InvitationAcceptSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        membership = services.invitation_accept(token=data.validated_data["token"], user=request.user)
+        return Response(MembershipSerializer(membership).data, status=status.HTTP_201_CREATED)
+
+
+def _me_payload(request: Request, active: Membership | None) -> dict[str, Any]:
+    return {
+        "id": request.user.id,
+        "username": request.user.get_username(),
+        "active_tenant": active.tenant.slug if active else None,
+        "memberships": [
+            {"tenant": m.tenant.slug, "tenant_name": m.tenant.name, "role": m.role}
+            for m in selectors.memberships_of_user(user=request.user)
+        ],
+    }
+
+
+class MeApi(APIView):
+    permission_classes = [permissions.IsAuthenticated]
+
+    @extend_schema(responses=MeSerializer)
+    def get(self, request: Request) -> Response:
+        active = selectors.membership_resolve(
+            user=request.user, tenant_id=request.session.get(SESSION_TENANT_KEY)
+        )
+        return Response(_me_payload(request, active))
+
+
+class ActiveTenantApi(APIView):
+    """Switch the session's active tenant (token clients send ``X-Tenant: <slug>`` instead)."""
+
+    permission_classes = [permissions.IsAuthenticated]
+
+    @extend_schema(request=ActiveTenantSerializer, responses=MeSerializer)
+    def post(self, request: Request) -> Response:
+        data = ActiveTenantSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        membership = selectors.membership_resolve(user=request.user, tenant_slug=data.validated_data["tenant"])
+        if membership is None:
+            raise NotFound(f"tenant {data.validated_data['tenant']!r} not found")
+        request.session[SESSION_TENANT_KEY] = membership.tenant_id
+        return Response(_me_payload(request, membership))
+

@@ -1,0 +1,27 @@
+"""What each role may do. One table, read by the API permissions and the portal."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from tenants.models import Role
+
+
+class Action(StrEnum):
+    READ = "read"
+    MANAGE_SITES = "manage_sites"  # sites, cameras, zones, shifts, edge devices
+    MANAGE_MEMBERS = "manage_members"  # memberships, invitations, site grants
+    HANDLE_ALERTS = "handle_alerts"  # acknowledge / dismiss
+
+
+ROLE_ACTIONS: dict[str, frozenset[Action]] = {
+    Role.OWNER: frozenset(Action),
+    Role.ADMIN: frozenset(Action),
+    Role.OPERATOR: frozenset({Action.READ, Action.HANDLE_ALERTS}),
+    Role.COMPLIANCE_OFFICER: frozenset({Action.READ}),
+    Role.VIEWER: frozenset({Action.READ}),
+}
+
+
+def role_allows(role: str, action: Action) -> bool:
+    return action in ROLE_ACTIONS.get(role, frozenset())
