@@ -1,0 +1,199 @@
+"""``vad-edge``: train | run | bench | doctor.
+
+Bad input (unreadable source, corrupt bundle, sha256 mismatch, wrong ONNX input shape, forbidden
+capability, invalid config) prints one clear line naming the file/field on stderr and exits 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import platform
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from edge_agent import __version__
+from edge_agent.config import AgentConfig, CameraConfig, Policy, SceneClass, load_config
+from edge_agent.errors import ConfigError, EdgeError
+
+log = logging.getLogger("edge_agent.cli")
+EXIT_BAD_INPUT = 2
+
+
+def _agent(args: argparse.Namespace) -> AgentConfig:
+    return load_config(args.config) if args.config else AgentConfig()
+
+
+def _camera(args: argparse.Namespace, agent: AgentConfig, source: str | None) -> CameraConfig:
+    if args.camera:
+        cam = agent.camera(args.camera)
+    elif len(agent.cameras) == 1:
+        cam = agent.cameras[0]
+    elif agent.cameras:
+        raise ConfigError(f"config has {len(agent.cameras)} cameras; pick one with --camera {[c.id for c in agent.cameras]}")
+    else:
+        if not source:
+            raise ConfigError("give --config with a camera, or --source")
+        cam = CameraConfig(id="cam", source=source, scene=SceneClass(args.scene), fps=args.fps)
+    update: dict[str, Any] = {}
+    if source:
+        update["source"] = source
+    if getattr(args, "bundle", None):
+        update["bundle"] = str(args.bundle)
+    return cam.model_copy(update=update) if update else cam
+
+
+# ---------------------------------------------------------------- train
+def cmd_train(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from edge_agent.training.fit import fit_bundle, read_clips, total_work
+
+    agent = _agent(args)
+    cam = _camera(args, agent, args.source[0] if args.source else None)
+    sources = args.source or [cam.source]
+    clips = read_clips(cam, sources)
+    with tqdm(total=total_work(cam, clips), unit="frame", desc=f"train {cam.id}", file=sys.stderr,
+              disable=args.quiet) as bar:
+        out = fit_bundle(cam, clips, args.out, policy=agent.policy, progress=bar.update)
+    print(json.dumps({"bundle": str(out), "camera": cam.id, "clips": len(clips), "frames": sum(map(len, clips))}))
+    return 0
+
+
+# ---------------------------------------------------------------- run
+def _sink(url: str | None) -> Callable[[Any], None]:
+    def emit(msg: Any) -> None:
+        body = msg.model_dump_json()
+        if url is None:
+            print(body, flush=True)
+            return
+        req = urllib.request.Request(url, data=body.encode(), headers={"Content-Type": "application/json"}, method="POST")
+        try:
+            with urllib.request.urlopen(req, timeout=5) as resp:
+                resp.read()
+        except (urllib.error.URLError, OSError) as err:
+            log.warning("event post failed", extra={"url": url, "error": str(err)})
+    return emit
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from edge_agent.pipeline.build import build_pipeline
+    from edge_agent.pipeline.runner import Runner
+    from edge_agent.pipeline.sources import open_source
+
+    agent = _agent(args)
+    url = args.post or agent.events_url
+    sink = _sink(url)
+    if args.all:
+        if not agent.cameras:
+            raise ConfigError("--all needs a --config with cameras")
+        Runner(agent, sink, max_frames=args.max_frames).run(health_every_s=args.health_every)
+        return 0
+    cam = _camera(args, agent, args.source)
+    source = open_source(cam.source, fps=cam.fps, reconnect=cam.reconnect)
+    pipeline = build_pipeline(cam, agent.policy)
+    for item in source:
+        for msg in pipeline.process(item):
+            sink(msg)
+        if args.max_frames is not None and pipeline.frames >= args.max_frames:
+            break
+    end = pipeline.events.close(pipeline.last_ts)
+    if end is not None:
+        sink(end)
+    return 0
+
+
+# ---------------------------------------------------------------- bench / doctor
+def cmd_bench(args: argparse.Namespace, rest: Sequence[str]) -> int:
+    try:
+        from edge_agent.bench import main as bench_main
+    except ImportError as err:
+        print(f"vad-edge bench: the benchmark module is not available ({err})", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    return int(bench_main(list(rest)) or 0)
+
+
+def doctor_report(policy: Policy) -> dict[str, Any]:
+    import cv2
+
+    from edge_agent.models.runtimes import available_providers, choose_providers, hailo_status
+
+    info: dict[str, Any] = {"vad_edge": __version__, "python": platform.python_version(), "platform": platform.platform(),
+                            "opencv": cv2.__version__, "opencv_ffmpeg": "FFMPEG" in cv2.getBuildInformation()}
+    try:
+        import onnxruntime
+
+        info["onnxruntime"] = onnxruntime.__version__
+        info["onnx_providers_available"] = available_providers()
+        info["onnx_providers_chosen"] = choose_providers("auto")
+    except ImportError as err:
+        info["onnxruntime"] = f"missing ({err})"
+    ok, detail = hailo_status()
+    info["hailo"] = {"available": ok, "detail": detail}
+    info["policy"] = policy.summary()
+    return info
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    print(json.dumps(doctor_report(_agent(args).policy), indent=2))
+    return 0
+
+
+# ---------------------------------------------------------------- entry point
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="vad-edge", description="VADCloud edge agent")
+    ap.add_argument("--version", action="version", version=f"vad-edge {__version__}")
+    ap.add_argument("-v", "--verbose", action="store_true")
+    sub = ap.add_subparsers(dest="command", required=True)
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--config", type=Path, help="agent config (.json or .toml)")
+        p.add_argument("--camera", help="camera id in the config")
+        p.add_argument("--scene", default="outdoor", choices=[s.value for s in SceneClass], help="without --config")
+        p.add_argument("--fps", type=float, default=None, help="frame rate of a folder of frames (default 10)")
+
+    t = sub.add_parser("train", help="fit a model bundle on normal footage")
+    common(t)
+    t.add_argument("--source", action="append", help="normal footage (repeat for several clips)")
+    t.add_argument("--out", type=Path, required=True, help="bundle directory or .tar.gz")
+    t.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    r = sub.add_parser("run", help="score a source and print (or POST) events as JSON lines")
+    common(r)
+    r.add_argument("--source", help="override the camera's source")
+    r.add_argument("--bundle", type=Path, help="fitted model bundle")
+    r.add_argument("--post", metavar="URL", help="POST each message as JSON to this URL")
+    r.add_argument("--max-frames", type=int, default=None)
+    r.add_argument("--all", action="store_true", help="run every camera in the config")
+    r.add_argument("--health-every", type=float, default=60.0)
+
+    sub.add_parser("bench", help="benchmark (see `vad-edge bench --help`)", add_help=False)
+    d = sub.add_parser("doctor", help="versions, runtimes, providers, policy")
+    d.add_argument("--config", type=Path)
+    return ap
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["bench"]:
+        return cmd_bench(argparse.Namespace(), argv[1:])
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, stream=sys.stderr,
+                        format="%(levelname)s %(name)s %(message)s")
+    handlers = {"train": cmd_train, "run": cmd_run, "doctor": cmd_doctor}
+    try:
+        return handlers[args.command](args)
+    except EdgeError as err:
+        print(f"vad-edge {args.command}: error: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

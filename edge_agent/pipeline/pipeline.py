@@ -1,0 +1,141 @@
+"""One camera's pipeline: preprocess -> models -> calibrate -> smooth -> consensus -> events.
+
+Each stage is a small callable with ``reset()``; :class:`Pipeline` wires them and turns source
+items (frames and stream status) into protocol messages. A reconnect resets per-stream state and
+ends any open event.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+
+from edge_agent.config import CameraConfig
+from edge_agent.models.base import AnomalyModel, Capability, Frame, ModelScore
+from edge_agent.pipeline.calibrate import Calibrator
+from edge_agent.pipeline.consensus import KofN
+from edge_agent.pipeline.events import EventBuilder, Snapshot
+from edge_agent.pipeline.preprocess import FaceBlur, Preprocess
+from edge_agent.pipeline.smoothing import Ema
+from edge_agent.pipeline.sources import RawFrame, SourceItem, StreamEvent
+from edge_agent.protocol import EventMessage, StreamStatusMessage
+
+Message = EventMessage | StreamStatusMessage
+
+
+@dataclass
+class Member:
+    """A loaded model in a camera's ensemble."""
+
+    name: str
+    model: AnomalyModel
+    calibrator: Calibrator | None = None
+    weight: float = 1.0
+
+    @property
+    def votes(self) -> bool:
+        return self.model.votes
+
+    @property
+    def is_rule(self) -> bool:
+        return Capability.ZONE_RULES in self.model.capabilities
+
+
+class ScoreModels:
+    def __init__(self, members: Sequence[Member]) -> None:
+        self.members = list(members)
+
+    def reset(self) -> None:
+        for m in self.members:
+            m.model.reset()
+
+    def __call__(self, frame: Frame) -> dict[str, ModelScore]:
+        return {m.name: m.model.score(frame) for m in self.members}
+
+
+class Calibrate:
+    def __init__(self, members: Sequence[Member]) -> None:
+        self.calibrators = {m.name: m.calibrator for m in members}
+
+    def __call__(self, raw: dict[str, ModelScore]) -> dict[str, float]:
+        out = {}
+        for name, s in raw.items():
+            cal = self.calibrators.get(name)
+            value = cal(s.raw) if cal is not None else float(s.raw)
+            out[name] = value if math.isfinite(value) else 0.0
+        return out
+
+
+def fuse(scores: dict[str, float], weights: dict[str, float]) -> float:
+    """Weighted mean of the voting models' scores (0 when none vote)."""
+    total = sum(weights.values())
+    return sum(scores.get(n, 0.0) * w for n, w in weights.items()) / total if total else 0.0
+
+
+def fired_rule(members: Sequence[Member], raw: dict[str, ModelScore]) -> tuple[str, str] | None:
+    for m in members:
+        s = raw[m.name]
+        if m.is_rule and s.raw >= 1.0 and s.evidence:
+            rule, _, zone = s.evidence[0].label.partition(":")
+            return rule, zone
+    return None
+
+
+class Pipeline:
+    def __init__(self, camera: CameraConfig, members: Sequence[Member], face_blur: FaceBlur | None = None) -> None:
+        self.camera = camera
+        self.members = list(members)
+        self.weights = {m.name: m.weight for m in self.members if m.votes}
+        self.preprocess = Preprocess(camera, face_blur)
+        self.score = ScoreModels(self.members)
+        self.calibrate = Calibrate(self.members)
+        self.smooth = Ema(camera.smoothing.window_s)
+        self.consensus = KofN(camera.consensus, self.weights, camera.timezone)
+        self.events = EventBuilder(camera.id, {m.name: m.model.type_key for m in self.members},
+                                   self.weights, camera.zones, camera.resize)
+        self.last_ts = 0.0
+        self.frames = 0
+        self.last_snapshot: Snapshot | None = None
+
+    def warmup(self) -> None:
+        for m in self.members:
+            m.model.warmup()
+
+    def reset(self) -> None:
+        self.score.reset()
+        self.smooth.reset()
+        self.consensus.reset()
+        self.events.reset()
+
+    def process_frame(self, raw_frame: RawFrame) -> EventMessage | None:
+        frame = self.preprocess(raw_frame)
+        raw = self.score(frame)
+        scores = self.smooth(frame.ts, self.calibrate(raw))
+        fused = fuse(scores, self.weights)
+        snap = Snapshot(frame.index, frame.ts, raw, scores, fused, fired_rule(self.members, raw))
+        decision = self.consensus(frame.ts, scores, forced=snap.rule is not None)
+        self.last_ts, self.last_snapshot = frame.ts, snap
+        self.frames += 1
+        return self.events(snap, decision)
+
+    def process(self, item: SourceItem) -> list[Message]:
+        if isinstance(item, RawFrame):
+            msg = self.process_frame(item)
+            return [msg] if msg is not None else []
+        out: list[Message] = [StreamStatusMessage(camera_id=self.camera.id, status=item.status, ts=time.time(),
+                                                  attempt=item.attempt, detail=item.detail)]
+        if item.status in ("lost", "ended"):
+            end = self.events.close(self.last_ts)
+            out = ([end] if end else []) + out
+        if item.status in ("lost", "restored"):
+            self.reset()
+        return out
+
+    def run(self, source: Iterable[SourceItem]) -> Iterator[Message]:
+        for item in source:
+            yield from self.process(item)
+        end = self.events.close(self.last_ts)
+        if end is not None:
+            yield end

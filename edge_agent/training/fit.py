@@ -1,0 +1,86 @@
+"""Fit a camera's model bundle on normal footage: fit each model, calibrate it, write the bundle.
+
+Normal clips are split into *fit* and *held-out* parts: with 3 or more clips every 5th clip
+(counting from the last, at least one) is held out; otherwise the last 20% of each clip is. Each
+model is fitted on the fit part, then scored causally on the held-out part (state reset per
+clip), and its :class:`Calibrator` is fitted on those raw scores so that 1.0 means "as high as
+this camera's normal footage gets" for every model.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from edge_agent.config import CameraConfig, Policy
+from edge_agent.models.base import Frame
+from edge_agent.models.bundle import write_bundle
+from edge_agent.pipeline.build import fresh_members
+from edge_agent.pipeline.calibrate import Calibrator
+from edge_agent.pipeline.preprocess import Preprocess
+from edge_agent.pipeline.sources import RawFrame, open_source
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[int], None]
+
+
+def read_clips(camera: CameraConfig, sources: Sequence[str]) -> list[list[Frame]]:
+    """Preprocess every frame of every source (ROI/privacy masks applied, as at run time)."""
+    pre = Preprocess(camera)
+    clips = []
+    for spec in sources:
+        src = open_source(spec, fps=camera.fps, reconnect=camera.reconnect.model_copy(update={"max_attempts": 0}))
+        clips.append([pre(item) for item in src if isinstance(item, RawFrame)])
+    return clips
+
+
+def split_holdout(clips: Sequence[Sequence[Frame]], share: float = 0.2) -> tuple[list[list[Frame]], list[list[Frame]]]:
+    if len(clips) >= 3:
+        held = set(range(len(clips) - 1, -1, -5))
+        return ([list(c) for i, c in enumerate(clips) if i not in held], [list(c) for i, c in enumerate(clips) if i in held])
+    fit, held_out = [], []
+    for c in clips:
+        cut = max(1, int(round(len(c) * (1.0 - share))))
+        fit.append(list(c[:cut]))
+        if c[cut:]:
+            held_out.append(list(c[cut:]))
+    return fit, held_out
+
+
+def fit_bundle(camera: CameraConfig, clips: Sequence[Sequence[Frame]], out: Path, *, policy: Policy | None = None,
+               progress: Progress | None = None) -> Path:
+    """Fit, calibrate and save every model of ``camera`` (policy-checked) into bundle ``out``."""
+    members = fresh_members(camera, policy)
+    fit_part, held = split_holdout(clips)
+    if not held:
+        raise ValueError("need more normal footage: nothing left to hold out for calibration")
+    started = time.perf_counter()
+    timings: dict[str, float] = {}
+    for m in members:
+        t0 = time.perf_counter()
+        m.model.fit(fit_part, progress=progress)
+        raw = []
+        for clip in held:
+            m.model.reset()
+            for frame in clip:
+                raw.append(m.model.score(frame).raw)
+                if progress:
+                    progress(1)
+        m.model.reset()
+        m.calibrator = Calibrator.fit(np.asarray(raw, np.float64)) if m.model.votes else None
+        timings[m.name] = round(time.perf_counter() - t0, 3)
+        log.info("model fitted", extra={"camera_id": camera.id, "model": m.name, "seconds": timings[m.name]})
+    training = {"fit_frames": sum(map(len, fit_part)), "holdout_frames": sum(map(len, held)), "clips": len(clips),
+                "seconds": round(time.perf_counter() - started, 3), "model_seconds": timings}
+    return write_bundle(out, camera_id=camera.id, scene=camera.scene.value, resize=camera.resize, color=camera.color,
+                        members=members, policy_id=policy.policy_id if policy else "default", training=training)
+
+
+def total_work(camera: CameraConfig, clips: Sequence[Sequence[Frame]]) -> int:
+    """Frames the progress bar will count: every model sees every frame once (fit or hold-out)."""
+    return len(camera.effective_models()) * sum(map(len, clips))
