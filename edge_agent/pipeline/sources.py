@@ -141,10 +141,10 @@ class LiveSource:
         while not self.stopped:
             cap = self._open()
             if cap.isOpened():
-                if attempt:
+                if not was_open:
+                    yield StreamEvent("opened", attempt)
+                elif attempt:
                     yield StreamEvent("restored", attempt)
-                elif not was_open:
-                    yield StreamEvent("opened")
                 was_open, attempt = True, 0
                 while not self.stopped:
                     ok, image = cap.read()

@@ -1,0 +1,172 @@
+"""Pipeline behaviour on simulator frames: events, hysteresis, masks, smoothing, shifts."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+
+from edge_agent.config import CameraConfig, Consensus, Polygon, Shift, Smoothing
+from edge_agent.pipeline.calibrate import Calibrator
+from edge_agent.pipeline.consensus import KofN
+from edge_agent.pipeline.pipeline import Member, Pipeline
+from edge_agent.pipeline.smoothing import Ema
+from edge_agent.pipeline.sources import RawFrame, StreamEvent
+from edge_agent.protocol import EventMessage, StreamStatusMessage, parse_message
+
+from .conftest import CellMotion, Spy, raw_frames, to_frames
+
+
+def _fitted_motion(normal_sim, name: str, cell: int) -> Member:
+    model = CellMotion(cell=cell)
+    frames = to_frames(normal_sim)
+    model.fit([frames[:200]])
+    model.reset()
+    cal = Calibrator.fit(np.array([model.score(f).raw for f in frames[200:]]))
+    model.reset()
+    return Member(name, model, cal)
+
+
+def test_fast_object_opens_and_closes_one_event_per_crossing(normal_sim, anomalous_sim):
+    cam = CameraConfig(id="cam-1", source="sim", smoothing=Smoothing(window_s=1.0))
+    members = [_fitted_motion(normal_sim, "m16", 16), _fitted_motion(normal_sim, "m24", 24), _fitted_motion(normal_sim, "m40", 40)]
+    pipeline = Pipeline(cam, members)
+    msgs = list(pipeline.run(raw_frames(anomalous_sim)))
+    events = [m for m in msgs if isinstance(m, EventMessage)]
+    truth_starts = [f.ts for f, prev in zip(anomalous_sim[1:], anomalous_sim) if f.anomaly and not prev.anomaly]
+    starts = [e for e in events if e.phase == "start"]
+    ends = [e for e in events if e.phase == "end"]
+    assert truth_starts, "simulator scheduled no anomaly"
+    assert len(starts) == len(ends) == len(truth_starts)
+    for start, end, t in zip(starts, ends, truth_starts, strict=True):
+        assert start.event_id == end.event_id
+        assert t - 0.5 <= start.start_ts <= t + 3.0
+        assert end.end_ts is not None and end.end_ts > start.start_ts
+        assert end.votes >= end.k == 2
+        assert {m.model for m in end.models} == {"m16", "m24", "m40"}
+        assert all(m.evidence and m.evidence[0].kind == "cell" for m in end.models)
+        assert end.boxes
+        assert parse_message(end.model_dump_json()) == end
+
+
+def test_normal_footage_raises_no_event(normal_sim):
+    cam = CameraConfig(id="cam-1", source="sim")
+    members = [_fitted_motion(normal_sim, "a", 16), _fitted_motion(normal_sim, "b", 24)]
+    from edge_agent.sim import render
+
+    held_out = render(300, seed=99, normal_only=True)
+    assert not [m for m in Pipeline(cam, members).run(raw_frames(held_out)) if isinstance(m, EventMessage)]
+
+
+def test_noisy_scores_around_threshold_open_and_close_once():
+    rng = np.random.default_rng(0)
+    kofn = KofN(Consensus(threshold=1.0, hysteresis=0.4, close_after_s=1.0), {"a": 1.0, "b": 1.0, "c": 1.0})
+    changes = []
+    for i in range(300):
+        ts = i / 10
+        level = 1.05 if 100 <= i < 200 else 0.2
+        scores = {n: level + float(rng.normal(0, 0.15)) for n in "abc"}
+        d = kofn(ts, scores)
+        if d.change:
+            changes.append((d.change, ts))
+    assert [c for c, _ in changes] == ["start", "end"]
+    assert 10.0 <= changes[0][1] < 11.0 and 20.0 <= changes[1][1] < 22.0
+
+
+def test_without_hysteresis_the_same_noise_flickers():
+    rng = np.random.default_rng(0)
+    kofn = KofN(Consensus(threshold=1.0, hysteresis=0.0, close_after_s=0.0), {"a": 1.0, "b": 1.0, "c": 1.0})
+    starts = 0
+    for i in range(300):
+        level = 1.05 if 100 <= i < 200 else 0.2
+        starts += kofn(i / 10, {n: level + float(rng.normal(0, 0.15)) for n in "abc"}).change == "start"
+    assert starts > 1
+
+
+def test_weighted_vote_needs_k():
+    kofn = KofN(Consensus(k=2.0), {"heavy": 2.0, "a": 1.0, "b": 1.0})
+    assert kofn(0.0, {"heavy": 5.0, "a": 0.0, "b": 0.0}).change == "start"
+    light = KofN(Consensus(k=2.5), {"heavy": 2.0, "a": 1.0, "b": 1.0})
+    assert light(0.0, {"heavy": 5.0, "a": 0.0, "b": 0.0}).change is None
+    assert light(0.1, {"heavy": 5.0, "a": 1.2, "b": 0.0}).change == "start"
+
+
+def test_default_k_is_two_of_the_voting_models():
+    assert KofN(Consensus(), {"a": 1, "b": 1, "c": 1}).k == 2
+    assert KofN(Consensus(), {"only": 1}).k == 1
+
+
+def test_night_shift_threshold_applies_to_live_timestamps():
+    cfg = Consensus(threshold=2.0, shifts=[Shift(name="night", start=dt.time(22), end=dt.time(6), threshold=0.5)])
+    kofn = KofN(cfg, {"a": 1.0}, "UTC")
+    night = dt.datetime(2026, 1, 1, 23, 30, tzinfo=dt.UTC).timestamp()
+    noon = dt.datetime(2026, 1, 1, 12, 0, tzinfo=dt.UTC).timestamp()
+    assert kofn.threshold(night) == 0.5
+    assert kofn.threshold(noon) == 2.0
+
+
+def test_ema_window_is_in_seconds_whatever_the_fps():
+    def after_one_window(fps: float) -> float:
+        ema = Ema(window_s=2.0)
+        ema(0.0, {"a": 0.0})
+        out = 0.0
+        for i in range(1, int(2.0 * fps) + 1):
+            out = ema(i / fps, {"a": 1.0})["a"]
+        return out
+
+    assert abs(after_one_window(5) - after_one_window(30)) < 0.02
+    assert 0.8 < after_one_window(10) < 0.9  # 1 - e^-2
+
+
+def test_ema_is_causal():
+    ema = Ema(window_s=3.0)
+    first = [ema(i / 10, {"a": float(i < 50)})["a"] for i in range(50)]
+    ema.reset()
+    prefix = [ema(i / 10, {"a": float(i < 50)})["a"] for i in range(100)][:50]
+    assert first == prefix
+
+
+def test_masked_pixels_never_reach_a_model(anomalous_sim):
+    privacy = Polygon(points=[(0.0, 0.0), (0.5, 0.0), (0.5, 1.0), (0.0, 1.0)])
+    roi = Polygon(points=[(0.0, 0.3), (1.0, 0.3), (1.0, 1.0), (0.0, 1.0)])
+    cam = CameraConfig(id="c", source="sim", color=True, privacy_masks=[privacy], roi=[roi])
+    spy = Spy()
+    pipeline = Pipeline(cam, [Member("spy", spy)])
+    bright = RawFrame(0, 0.0, np.full((480, 720, 3), 255, np.uint8))
+    list(pipeline.run([bright, *raw_frames(anomalous_sim[:20])]))
+    assert len(spy.seen) == 21
+    for frame in spy.seen:
+        assert frame.valid is not None
+        assert not frame.gray[~frame.valid].any()
+        assert frame.bgr is not None and not frame.bgr[~frame.valid].any()
+        assert not frame.gray[:, :180].any() and not frame.gray[:72].any()
+    assert spy.seen[0].gray[100:, 200:].min() == 255
+
+
+def test_face_blur_does_not_leak_into_masked_area():
+    from edge_agent.pipeline.preprocess import FaceBlur, Preprocess
+
+    class AllFace:
+        def detect(self, gray):
+            return [(0, 0, gray.shape[1], gray.shape[0])]
+
+    mask = Polygon(points=[(0.0, 0.0), (0.5, 0.0), (0.5, 1.0), (0.0, 1.0)])
+    pre = Preprocess(CameraConfig(id="c", source="x", privacy_masks=[mask]), FaceBlur(AllFace()))
+    img = np.random.default_rng(0).integers(0, 255, (240, 360), np.uint8)
+    frame = pre(RawFrame(0, 0.0, img))
+    assert not frame.gray[:, :180].any()
+    assert frame.gray[:, 190:].std() < img[:, 190:].std()  # blurred
+
+
+def test_lost_stream_ends_the_open_event_and_resets_state(normal_sim, anomalous_sim):
+    cam = CameraConfig(id="c", source="sim", smoothing=Smoothing(window_s=0.5))
+    pipeline = Pipeline(cam, [_fitted_motion(normal_sim, "a", 16)])
+    first = next(f for f in anomalous_sim if f.anomaly).index
+    msgs = []
+    for item in raw_frames(anomalous_sim[: first + 15]):
+        msgs += pipeline.process(item)
+    assert [m.phase for m in msgs if isinstance(m, EventMessage)] == ["start"]
+    msgs = pipeline.process(StreamEvent("lost", 0, "gone"))
+    assert [type(m).__name__ for m in msgs] == ["EventMessage", "StreamStatusMessage"]
+    assert msgs[0].phase == "end" and isinstance(msgs[1], StreamStatusMessage) and msgs[1].status == "lost"
+    assert pipeline.events.start is None and pipeline.smooth.last_ts is None
