@@ -32,6 +32,11 @@ def _eager_celery() -> Iterator[None]:
     celery_app.conf.task_always_eager = previous
 
 
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings) -> None:  # noqa: ANN001
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 def make_user(username: str):  # noqa: ANN201
     return get_user_model().objects.create_user(username=username, email=f"{username}@example.com", password="pw-123456!")
 

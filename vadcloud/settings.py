@@ -231,6 +231,7 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {"ReasonCodeEnum": "detection.models.ReasonCode", "RoleEnum": "tenants.models.Role"},
 }
 
 LOGGING = {

@@ -61,6 +61,7 @@ class CameraSerializer(serializers.ModelSerializer):
         fields = ["id", "site", "device", "name", "stream_url", "stream_url_redacted", "width", "height",
                   "fps", "scene_class", "enabled", "zones", "created_at"]
         read_only_fields = ["id", "created_at", "stream_url_redacted"]
+        validators: list = []  # (site, name) uniqueness is checked in validate() with a field error
 
     def get_stream_url_redacted(self, camera: Camera) -> str:
         return redact_url(camera.stream_url or "")

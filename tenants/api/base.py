@@ -105,6 +105,8 @@ class ScopedApiMixin:
         raise NotImplementedError
 
     def get_queryset(self) -> QuerySet:
+        if getattr(self, "swagger_fake_view", False):  # OpenAPI generation: no request, no tenant
+            return self.get_serializer_class().Meta.model.unscoped_objects.none()
         require_tenant_id()
         return self.scoped_queryset()
 
