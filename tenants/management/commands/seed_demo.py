@@ -65,7 +65,7 @@ class Command(BaseCommand):
                 if not Alert.objects.exists():
                     self._alerts(cameras)
         self.stdout.write(self.style.SUCCESS("Demo tenant 'Acme Retail' is ready."))
-        for username, full_name, role in DEMO_USERS:
+        for username, _, role in DEMO_USERS:
             self.stdout.write(f"  user {username:<6} password {DEMO_PASSWORD}  ({role.label})")
 
     def _user(self, username: str, full_name: str):  # noqa: ANN202
