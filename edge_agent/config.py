@@ -3,7 +3,8 @@
 * :class:`Policy` - the resolved privacy policy the cloud pushes: ``policy_id``,
   ``forbidden_capabilities`` and ``allowed_biometric`` (biometric capabilities are off unless listed).
 * :class:`CameraConfig` - source, resize, ROI / privacy masks (polygons in normalised 0..1
-  coordinates), zones, models (a union discriminated on ``type``; ``None`` = the default set for
+  coordinates), zones, models (a union discriminated on ``type``; types that are not built in
+  validate as :class:`PluginModel` and are checked by the registry; ``None`` = the default set for
   the camera's ``scene`` class), smoothing, consensus (k of n, per-shift thresholds, hysteresis).
 * :class:`AgentConfig` - policy + cameras + where events go. Loaded from JSON or TOML by :func:`load_config`.
 """
@@ -17,7 +18,17 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    JsonValue,
+    Tag,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from edge_agent.errors import ConfigError
 from edge_agent.models.base import BIOMETRIC_CAPABILITIES, Capability
@@ -136,10 +147,31 @@ class ZoneRulesModel(_ModelBase):
     type: Literal["zone_rules"] = "zone_rules"
 
 
+class PluginModel(_ModelBase):
+    """Any other registered model type (third-party or new plug-ins); checked by the registry at load."""
+
+    type: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+
+
+_BUILTIN_CONFIGS: tuple[type[_ModelBase], ...] = (
+    FlowModel, ObjectsModel, AutoencoderModel, HogPersonModel, YoloOnnxModel, ClipOnnxModel, FaceHaarModel,
+    FaceRecognitionModel, ZoneRulesModel,
+)
+BUILTIN_MODEL_TYPES: frozenset[str] = frozenset(c.model_fields["type"].default for c in _BUILTIN_CONFIGS)
+
+
+def _model_tag(value: Any) -> str:
+    t = value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
+    return t if t in BUILTIN_MODEL_TYPES else "plugin"
+
+
 ModelConfig = Annotated[
-    FlowModel | ObjectsModel | AutoencoderModel | HogPersonModel | YoloOnnxModel | ClipOnnxModel
-    | FaceHaarModel | FaceRecognitionModel | ZoneRulesModel,
-    Field(discriminator="type"),
+    Annotated[FlowModel, Tag("flow")] | Annotated[ObjectsModel, Tag("objects")]
+    | Annotated[AutoencoderModel, Tag("autoencoder")] | Annotated[HogPersonModel, Tag("hog_person")]
+    | Annotated[YoloOnnxModel, Tag("yolo_onnx")] | Annotated[ClipOnnxModel, Tag("clip_onnx")]
+    | Annotated[FaceHaarModel, Tag("face_haar")] | Annotated[FaceRecognitionModel, Tag("face_recognition_onnx")]
+    | Annotated[ZoneRulesModel, Tag("zone_rules")] | Annotated[PluginModel, Tag("plugin")],
+    Discriminator(_model_tag),
 ]
 
 DEFAULT_MODELS: dict[SceneClass, tuple[str, ...]] = {

@@ -82,9 +82,10 @@ def _side(p: tuple[float, float], a: tuple[float, float], b: tuple[float, float]
 
 
 def crossing(prev: tuple[float, float], cur: tuple[float, float], a: tuple[float, float], b: tuple[float, float]) -> bool:
-    s1, s2 = _side(prev, a, b), _side(cur, a, b)
+    """True when the step prev -> cur crosses segment a-b (a point on the line counts as one side)."""
+    s1, s2 = _side(prev, a, b) >= 0, _side(cur, a, b) >= 0
     t1, t2 = _side(a, prev, cur), _side(b, prev, cur)
-    return s1 * s2 < 0 and t1 * t2 < 0
+    return s1 != s2 and t1 * t2 <= 0
 
 
 DIRECTIONS = {"left_to_right": (1.0, 0.0), "right_to_left": (-1.0, 0.0), "up": (0.0, -1.0), "down": (0.0, 1.0)}

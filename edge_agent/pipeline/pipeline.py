@@ -129,11 +129,13 @@ class Pipeline:
         if item.status in ("lost", "ended"):
             end = self.events.close(self.last_ts)
             out = ([end] if end else []) + out
-        if item.status in ("lost", "restored"):
+        if item.status in ("opened", "lost", "restored"):
             self.reset()
         return out
 
     def run(self, source: Iterable[SourceItem]) -> Iterator[Message]:
+        """Process a whole source from a clean state (models, smoothing, consensus reset)."""
+        self.reset()
         for item in source:
             yield from self.process(item)
         end = self.events.close(self.last_ts)
