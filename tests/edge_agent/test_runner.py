@@ -1,0 +1,47 @@
+"""Several cameras: a broken camera is reported as failed and the others keep running."""
+
+from __future__ import annotations
+
+import json
+
+from edge_agent.cli import main
+from edge_agent.config import AgentConfig, CameraConfig, Policy
+from edge_agent.pipeline.runner import Runner
+from edge_agent.protocol import EventMessage, HealthMessage, StreamStatusMessage
+from edge_agent.sim import render, sim_zones, write_folder
+
+
+def _cam(cid: str, source: str, **kw) -> CameraConfig:
+    return CameraConfig(id=cid, source=source, scene="parking", zones=sim_zones(), models=[{"type": "zone_rules"}], **kw)
+
+
+def test_a_failing_camera_does_not_stop_the_others(tmp_path):
+    folder = write_folder(tmp_path / "yard", render(300, seed=6, kinds=("intrusion",), warmup_s=5.0))
+    agent = AgentConfig(cameras=[
+        _cam("missing", str(tmp_path / "absent.mp4")),
+        _cam("yard", str(folder)),
+        CameraConfig(id="forbidden", source=str(folder), models=[{"type": "face_recognition_onnx", "model_path": "m.onnx"}]),
+    ], policy=Policy(policy_id="p-9"))
+    got: list = []
+    runner = Runner(agent, got.append)
+    runner.run(health_every_s=3600)
+    failed = {m.camera_id: m.detail for m in got if isinstance(m, StreamStatusMessage) and m.status == "failed"}
+    assert set(failed) == {"missing", "forbidden"}
+    assert "absent.mp4" in failed["missing"] and "biometric_identification" in failed["forbidden"]
+    yard = [m for m in got if isinstance(m, EventMessage) and m.camera_id == "yard"]
+    assert [e.phase for e in yard] == ["start", "end"] and yard[0].rule == "intrusion"
+    health = runner.health()
+    assert isinstance(health, HealthMessage)
+    assert {c.camera_id: c.state for c in health.cameras} == {"missing": "failed", "yard": "stopped", "forbidden": "failed"}
+    assert next(c for c in health.cameras if c.camera_id == "yard").frames == 300
+
+
+def test_cli_run_all_cameras(tmp_path, capsys):
+    folder = write_folder(tmp_path / "yard", render(120, seed=6, normal_only=True))
+    cfg = AgentConfig(cameras=[_cam("a", str(folder)), _cam("b", str(tmp_path / "nope"))])
+    path = tmp_path / "agent.json"
+    path.write_text(cfg.model_dump_json())
+    assert main(["run", "--config", str(path), "--all"]) == 0
+    msgs = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert {(m["camera_id"], m["status"]) for m in msgs if m["type"] == "stream_status"} == \
+        {("a", "opened"), ("a", "ended"), ("b", "failed")}
