@@ -11,8 +11,7 @@ import json
 import logging
 import platform
 import sys
-import urllib.error
-import urllib.request
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -66,34 +65,61 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------- run
-def _sink(url: str | None) -> Callable[[Any], None]:
-    def emit(msg: Any) -> None:
+class _Sink:
+    """Print messages as JSON lines, or queue them in the durable outbox and POST them in order."""
+
+    def __init__(self, url: str | None, outbox: Path | None) -> None:
+        from edge_agent.transport.http import HttpSender
+        from edge_agent.transport.outbox import Outbox
+
+        self.outbox = Outbox(outbox or ":memory:") if url else None
+        self.send = HttpSender(url) if url else None
+        self.retry_at, self.backoff_s = 0.0, 0.0
+
+    def __call__(self, msg: Any) -> None:
         body = msg.model_dump_json()
-        if url is None:
+        if self.outbox is None or self.send is None:
             print(body, flush=True)
             return
-        req = urllib.request.Request(url, data=body.encode(), headers={"Content-Type": "application/json"}, method="POST")
-        try:
-            with urllib.request.urlopen(req, timeout=5) as resp:
-                resp.read()
-        except (urllib.error.URLError, OSError) as err:
-            log.warning("event post failed", extra={"url": url, "error": str(err)})
-    return emit
+        self.outbox.put(body)
+        if time.monotonic() < self.retry_at:  # receiver down: keep queueing, retry with backoff
+            return
+        self.outbox.drain(self.send)
+        if self.outbox.pending():
+            self.backoff_s = min(60.0, max(1.0, self.backoff_s * 2))
+            self.retry_at = time.monotonic() + self.backoff_s
+            log.warning("event delivery failed; queued", extra={"pending": self.outbox.pending(), "retry_s": self.backoff_s})
+        else:
+            self.backoff_s = 0.0
+
+    def finish(self) -> None:
+        if self.outbox is not None and self.send is not None:
+            self.outbox.drain(self.send)
+            if left := self.outbox.pending():
+                print(f"vad-edge run: {left} messages not delivered; kept in outbox {self.outbox.path}", file=sys.stderr)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from edge_agent.pipeline.build import build_pipeline
     from edge_agent.pipeline.runner import Runner
-    from edge_agent.pipeline.sources import open_source
 
     agent = _agent(args)
-    url = args.post or agent.events_url
-    sink = _sink(url)
-    if args.all:
-        if not agent.cameras:
-            raise ConfigError("--all needs a --config with cameras")
-        Runner(agent, sink, max_frames=args.max_frames).run(health_every_s=args.health_every)
-        return 0
+    sink = _Sink(args.post or agent.events_url, args.outbox)
+    try:
+        if args.all:
+            if not agent.cameras:
+                raise ConfigError("--all needs a --config with cameras")
+            Runner(agent, sink, max_frames=args.max_frames).run(health_every_s=args.health_every)
+        else:
+            _run_one(args, agent, sink)
+    finally:
+        sink.finish()
+    return 0
+
+
+def _run_one(args: argparse.Namespace, agent: AgentConfig, sink: Callable[[Any], None]) -> None:
+    from edge_agent.pipeline.build import build_pipeline
+    from edge_agent.pipeline.sources import open_source
+
     cam = _camera(args, agent, args.source)
     source = open_source(cam.source, fps=cam.fps, reconnect=cam.reconnect)
     pipeline = build_pipeline(cam, agent.policy)
@@ -105,7 +131,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     end = pipeline.events.close(pipeline.last_ts)
     if end is not None:
         sink(end)
-    return 0
 
 
 # ---------------------------------------------------------------- bench / doctor
@@ -168,6 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--source", help="override the camera's source")
     r.add_argument("--bundle", type=Path, help="fitted model bundle")
     r.add_argument("--post", metavar="URL", help="POST each message as JSON to this URL")
+    r.add_argument("--outbox", type=Path, help="SQLite file keeping undelivered messages (default: in memory)")
     r.add_argument("--max-frames", type=int, default=None)
     r.add_argument("--all", action="store_true", help="run every camera in the config")
     r.add_argument("--health-every", type=float, default=60.0)

@@ -92,8 +92,8 @@ def _inside(x: float, y: float, poly: Sequence[tuple[float, float]]) -> bool:
 
 
 class Scene:
-    def __init__(self, cfg: SimConfig = SimConfig()) -> None:
-        self.cfg = cfg
+    def __init__(self, cfg: SimConfig | None = None) -> None:
+        self.cfg = cfg = cfg or SimConfig()
         self.rng = np.random.default_rng(cfg.seed)
         self.background = self._background()
         self.noise = [self.rng.normal(0, 2.0, self.background.shape[:2]).astype(np.int16) for _ in range(4)]

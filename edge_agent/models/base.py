@@ -143,7 +143,7 @@ class AnomalyModel(ABC):
         if self.needs_fit:
             raise NotImplementedError(f"{type(self).__name__} must implement fit()")
 
-    def reset(self) -> None:
+    def reset(self) -> None:  # noqa: B027 - optional hook, stateless models keep the default
         """Forget per-stream state (new stream, or after a reconnect)."""
 
     @abstractmethod

@@ -89,7 +89,8 @@ class ClipOnnx(AnomalyModel):
         self._count += 1
         if self._last is not None and (self._count - 1) % self.every_n:
             return self._last
-        rgb = cv2.cvtColor(frame.bgr, cv2.COLOR_BGR2RGB) if frame.bgr is not None else cv2.cvtColor(frame.gray, cv2.COLOR_GRAY2RGB)
+        rgb = (cv2.cvtColor(frame.bgr, cv2.COLOR_BGR2RGB) if frame.bgr is not None
+               else cv2.cvtColor(frame.gray, cv2.COLOR_GRAY2RGB))
         x = cv2.resize(rgb, (self.in_w, self.in_h), interpolation=cv2.INTER_AREA).astype(np.float32).transpose(2, 0, 1) / 255.0
         x = ((x - CLIP_MEAN) / CLIP_STD)[None]
         emb = _unit(np.asarray(self.session.run(None, {self.input_name: x})[0], np.float32).reshape(-1))

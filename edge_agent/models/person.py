@@ -92,7 +92,8 @@ class YoloOnnx(AnomalyModel):
 
     def score(self, frame: Frame) -> ModelScore:
         h, w = frame.gray.shape
-        rgb = cv2.cvtColor(frame.bgr, cv2.COLOR_BGR2RGB) if frame.bgr is not None else cv2.cvtColor(frame.gray, cv2.COLOR_GRAY2RGB)
+        rgb = (cv2.cvtColor(frame.bgr, cv2.COLOR_BGR2RGB) if frame.bgr is not None
+               else cv2.cvtColor(frame.gray, cv2.COLOR_GRAY2RGB))
         blob = cv2.resize(rgb, (self.in_w, self.in_h)).astype(np.float32).transpose(2, 0, 1)[None] / 255.0
         out = np.asarray(self.session.run(None, {self.input_name: blob})[0], np.float32)
         xywh, cls, conf = self._decode(out)

@@ -32,7 +32,8 @@ class Snapshot:
 
 
 def _evidence(ev: Sequence[Evidence]) -> list[EvidenceOut]:
-    return [EvidenceOut(kind=e.kind, label=e.label, value=float(e.value), where=[float(w) for w in e.where]) for e in ev[:TOP_EVIDENCE]]
+    return [EvidenceOut(kind=e.kind, label=e.label, value=float(e.value), where=[float(w) for w in e.where])
+            for e in ev[:TOP_EVIDENCE]]
 
 
 def _zone_of(boxes: Sequence[Box], zones: Sequence[Zone], width: int, height: int) -> str | None:

@@ -19,7 +19,7 @@ from edge_agent.pipeline.consensus import KofN
 from edge_agent.pipeline.events import EventBuilder, Snapshot
 from edge_agent.pipeline.preprocess import FaceBlur, Preprocess
 from edge_agent.pipeline.smoothing import Ema
-from edge_agent.pipeline.sources import RawFrame, SourceItem, StreamEvent
+from edge_agent.pipeline.sources import RawFrame, SourceItem
 from edge_agent.protocol import EventMessage, StreamStatusMessage
 
 Message = EventMessage | StreamStatusMessage

@@ -51,7 +51,7 @@ class CameraWorker(threading.Thread):
             self.state = "stopped"
         except EdgeError as err:
             self._fail(str(err), exc_info=False)
-        except Exception as err:  # process edge: a camera must never take the agent down
+        except Exception as err:  # noqa: BLE001 - process edge: a camera must never take the agent down
             self._fail(f"{type(err).__name__}: {err}", exc_info=True)
 
     def _fail(self, detail: str, *, exc_info: bool) -> None:

@@ -110,14 +110,14 @@ class LiveSource:
     def __init__(
         self,
         target: str | int,
-        reconnect: Reconnect = Reconnect(),
+        reconnect: Reconnect | None = None,
         *,
         open_timeout_s: float = 5.0,
         read_timeout_s: float = 5.0,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.target = target
-        self.reconnect = reconnect
+        self.reconnect = reconnect or Reconnect()
         self.open_timeout_s = open_timeout_s
         self.read_timeout_s = read_timeout_s
         self.sleep = sleep
@@ -179,7 +179,9 @@ def _redact(target: str | int) -> str:
     return re.sub(r"//[^/@]*@", "//***@", str(target))
 
 
-def open_source(spec: str, *, fps: float | None = None, reconnect: Reconnect = Reconnect()) -> FolderSource | VideoFileSource | LiveSource:
+def open_source(
+    spec: str, *, fps: float | None = None, reconnect: Reconnect | None = None
+) -> FolderSource | VideoFileSource | LiveSource:
     """Pick a source for ``spec``: ``webcam:N``, a stream URL, a folder of images or a video file."""
     if spec.startswith("webcam:"):
         dev = spec.split(":", 1)[1]

@@ -144,6 +144,7 @@ def tiny_encoder(path: Path, *, input_shape: Sequence[int] = (1, 3, 32, 32)) -> 
     """An 'image encoder': global average pool of the (normalised) RGB channels -> [1, 3] embedding."""
     nodes = [helper.make_node("GlobalAveragePool", ["pixel_values"], ["p"]),
              helper.make_node("Flatten", ["p"], ["embeds"], axis=1)]
-    graph = helper.make_graph(nodes, "tiny_clip", [helper.make_tensor_value_info("pixel_values", TensorProto.FLOAT, list(input_shape))],
+    inputs = [helper.make_tensor_value_info("pixel_values", TensorProto.FLOAT, list(input_shape))]
+    graph = helper.make_graph(nodes, "tiny_clip", inputs,
                               [helper.make_tensor_value_info("embeds", TensorProto.FLOAT, [1, 3])])
     return save_model(graph, path)

@@ -29,11 +29,11 @@ def _fitted_motion(normal_sim, name: str, cell: int) -> Member:
 
 def test_fast_object_opens_and_closes_one_event_per_crossing(normal_sim, anomalous_sim):
     cam = CameraConfig(id="cam-1", source="sim", smoothing=Smoothing(window_s=1.0))
-    members = [_fitted_motion(normal_sim, "m16", 16), _fitted_motion(normal_sim, "m24", 24), _fitted_motion(normal_sim, "m40", 40)]
+    members = [_fitted_motion(normal_sim, f"m{cell}", cell) for cell in (16, 24, 40)]
     pipeline = Pipeline(cam, members)
     msgs = list(pipeline.run(raw_frames(anomalous_sim)))
     events = [m for m in msgs if isinstance(m, EventMessage)]
-    truth_starts = [f.ts for f, prev in zip(anomalous_sim[1:], anomalous_sim) if f.anomaly and not prev.anomaly]
+    truth_starts = [f.ts for f, prev in zip(anomalous_sim[1:], anomalous_sim[:-1], strict=True) if f.anomaly and not prev.anomaly]
     starts = [e for e in events if e.phase == "start"]
     ends = [e for e in events if e.phase == "end"]
     assert truth_starts, "simulator scheduled no anomaly"

@@ -44,7 +44,8 @@ torch_after_inference = "torch" in sys.modules
 for n in names:
     if n != "edge_agent.__main__":
         importlib.import_module(n)
-print(json.dumps({"modules": names, "torch": torch_after_inference, "django": [m for m in sys.modules if m.split('.')[0] == 'django']}))
+django = [m for m in sys.modules if m.split('.')[0] == 'django']
+print(json.dumps({"modules": names, "torch": torch_after_inference, "django": django}))
 """
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
     result = json.loads(out.stdout.strip().splitlines()[-1])
