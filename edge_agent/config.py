@@ -89,7 +89,7 @@ class _ModelBase(Strict):
 
     @property
     def model_name(self) -> str:
-        return self.name or str(getattr(self, "type"))
+        return self.name or str(self.type)
 
     def model_params(self) -> dict[str, Any]:
         """Constructor params: typed fields of the subclass + free ``params``."""
