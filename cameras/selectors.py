@@ -6,25 +6,24 @@ from django.db.models import QuerySet
 
 from cameras.models import Camera, EdgeDevice, Shift, Zone
 from tenants.models import Membership
-from tenants.selectors import visible_site_ids
-
-
-def _limit(qs: QuerySet, *, membership: Membership, site_field: str) -> QuerySet:
-    site_ids = visible_site_ids(membership=membership)
-    return qs if site_ids is None else qs.filter(**{f"{site_field}__in": site_ids})
+from tenants.selectors import visibility
 
 
 def camera_list(*, membership: Membership) -> QuerySet[Camera]:
-    return _limit(Camera.objects.select_related("site"), membership=membership, site_field="site_id")
+    return visibility(membership=membership).limit(
+        Camera.objects.select_related("site"), site_field="site_id", camera_field="id"
+    )
 
 
 def device_list(*, membership: Membership) -> QuerySet[EdgeDevice]:
-    return _limit(EdgeDevice.objects.all(), membership=membership, site_field="site_id")
+    return visibility(membership=membership).limit(EdgeDevice.objects.all(), site_field="site_id")
 
 
 def zone_list(*, membership: Membership) -> QuerySet[Zone]:
-    return _limit(Zone.objects.all(), membership=membership, site_field="camera__site_id")
+    return visibility(membership=membership).limit(
+        Zone.objects.all(), site_field="camera__site_id", camera_field="camera_id"
+    )
 
 
 def shift_list(*, membership: Membership) -> QuerySet[Shift]:
-    return _limit(Shift.objects.all(), membership=membership, site_field="site_id")
+    return visibility(membership=membership).limit(Shift.objects.all(), site_field="site_id")

@@ -17,7 +17,7 @@ from detection import services
 from detection.api.serializers import AlertCloseSerializer, AlertSerializer
 from tenants.roles import Action, role_allows
 from tenants.scope import tenant_scope
-from tenants.selectors import membership_resolve, visible_site_ids
+from tenants.selectors import membership_resolve, visibility
 
 SESSION_TENANT_KEY = "active_tenant_id"
 CLOSE_UNAUTHENTICATED = 4401
@@ -42,7 +42,7 @@ class AlertWallConsumer(JsonWebsocketConsumer):
         self.membership = membership
         self.tenant_id = membership.tenant_id
         with tenant_scope(self.tenant_id):
-            self.site_ids = visible_site_ids(membership=membership)
+            self.visibility = visibility(membership=membership)
         self.group = alert_group(self.tenant_id)
         from asgiref.sync import async_to_sync
 
@@ -59,7 +59,7 @@ class AlertWallConsumer(JsonWebsocketConsumer):
 
     def alert_changed(self, event: dict[str, Any]) -> None:
         alert = event["alert"]
-        if self.site_ids is not None and alert.get("site") not in self.site_ids:
+        if not self.visibility.sees(site_id=alert.get("site"), camera_id=alert.get("camera")):
             return
         self.send_json({"type": "alert", "alert": alert})
 

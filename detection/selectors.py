@@ -8,16 +8,16 @@ from django.db.models import QuerySet
 
 from detection.models import Alert
 from tenants.models import Membership
-from tenants.selectors import visible_site_ids
+from tenants.selectors import visibility
 
 
 def alert_list(*, membership: Membership, site_id: int | None = None, camera_id: int | None = None,
                status: str | None = None, since: datetime | None = None,
                until: datetime | None = None) -> QuerySet[Alert]:
-    qs = Alert.objects.select_related("camera", "camera__site", "zone", "handled_by")
-    site_ids = visible_site_ids(membership=membership)
-    if site_ids is not None:
-        qs = qs.filter(camera__site_id__in=site_ids)
+    qs = visibility(membership=membership).limit(
+        Alert.objects.select_related("camera", "camera__site", "zone", "handled_by"),
+        site_field="camera__site_id", camera_field="camera_id",
+    )
     if site_id is not None:
         qs = qs.filter(camera__site_id=site_id)
     if camera_id is not None:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from guardian.shortcuts import get_objects_for_user
 
 from tenants.models import Membership, Site, Tenant
 
 SITE_VIEW_PERM = "tenants.view_site"
+CAMERA_VIEW_PERM = "cameras.view_camera"
 
 
 def membership_resolve(*, user: AbstractBaseUser, tenant_slug: str | None = None,
@@ -38,17 +41,47 @@ def tenants_of_user(*, user: AbstractBaseUser) -> QuerySet[Tenant]:
     return Tenant.objects.filter(id__in=Membership.unscoped_objects.filter(user=user).values("tenant_id"))
 
 
-def visible_site_ids(*, membership: Membership) -> list[int] | None:
-    """Site ids the member may see; ``None`` means every site of the tenant."""
+@dataclass(frozen=True)
+class Visibility:
+    """What a member may see inside the tenant: every site, or granted sites plus granted cameras."""
+
+    site_ids: frozenset[int] | None  # None: every site of the tenant
+    camera_ids: frozenset[int] = frozenset()
+
+    def limit(self, qs: QuerySet, *, site_field: str, camera_field: str | None = None) -> QuerySet:
+        if self.site_ids is None:
+            return qs
+        allowed = Q(**{f"{site_field}__in": self.site_ids})
+        if camera_field is not None and self.camera_ids:
+            allowed |= Q(**{f"{camera_field}__in": self.camera_ids})
+        return qs.filter(allowed)
+
+    def sees(self, *, site_id: int | None, camera_id: int | None = None) -> bool:
+        return self.site_ids is None or site_id in self.site_ids or camera_id in self.camera_ids
+
+
+def visibility(*, membership: Membership) -> Visibility:
+    """Site and camera grants are django-guardian object permissions (view_site, view_camera).
+
+    Cached on the membership object, so one request asks guardian once.
+    """
+    cached = getattr(membership, "_visibility", None)
+    if cached is not None:
+        return cached
     if membership.all_sites:
-        return None
-    granted = get_objects_for_user(
-        membership.user, SITE_VIEW_PERM, klass=Site.objects.all(), accept_global_perms=False
-    )
-    return list(granted.values_list("id", flat=True))
+        result = Visibility(site_ids=None)
+    else:
+        from cameras.models import Camera
+
+        def granted(perm: str, qs: QuerySet) -> frozenset[int]:
+            objs = get_objects_for_user(membership.user, perm, klass=qs, accept_global_perms=False)
+            return frozenset(objs.values_list("id", flat=True))
+
+        result = Visibility(site_ids=granted(SITE_VIEW_PERM, Site.objects.all()),
+                            camera_ids=granted(CAMERA_VIEW_PERM, Camera.objects.all()))
+    membership._visibility = result  # type: ignore[attr-defined]
+    return result
 
 
 def site_list(*, membership: Membership) -> QuerySet[Site]:
-    qs = Site.objects.all()
-    site_ids = visible_site_ids(membership=membership)
-    return qs if site_ids is None else qs.filter(id__in=site_ids)
+    return visibility(membership=membership).limit(Site.objects.all(), site_field="id")

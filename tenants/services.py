@@ -13,7 +13,7 @@ from rest_framework.exceptions import NotFound, ValidationError
 
 from tenants.models import Invitation, Membership, Role, Site, Tenant
 from tenants.scope import tenant_scope
-from tenants.selectors import SITE_VIEW_PERM
+from tenants.selectors import CAMERA_VIEW_PERM, SITE_VIEW_PERM
 
 INVITATION_TTL = timedelta(days=7)
 
@@ -27,8 +27,8 @@ def tenant_create(*, name: str, slug: str, data_region: str, owner: AbstractBase
 
 
 def membership_update(*, membership: Membership, role: str | None = None, all_sites: bool | None = None,
-                      site_ids: list[int] | None = None) -> Membership:
-    """Change a member's role and site restriction. Site grants are guardian object perms."""
+                      site_ids: list[int] | None = None, camera_ids: list[int] | None = None) -> Membership:
+    """Change a member's role and restriction. Site and camera grants are guardian object perms."""
     with transaction.atomic():
         if role is not None and role != membership.role:
             if membership.role == Role.OWNER and role != Role.OWNER:
@@ -38,7 +38,11 @@ def membership_update(*, membership: Membership, role: str | None = None, all_si
             membership.all_sites = all_sites
         membership.save()
         if site_ids is not None:
-            _grant_sites(membership, site_ids)
+            _grant(membership, Site, SITE_VIEW_PERM, site_ids, field="site_ids")
+        if camera_ids is not None:
+            from cameras.models import Camera
+
+            _grant(membership, Camera, CAMERA_VIEW_PERM, camera_ids, field="camera_ids")
     return membership
 
 
@@ -46,8 +50,10 @@ def membership_delete(*, membership: Membership) -> None:
     with transaction.atomic():
         if membership.role == Role.OWNER:
             _ensure_another_owner(membership)
-        for site in Site.objects.all():
-            remove_perm(SITE_VIEW_PERM, membership.user, site)
+        from cameras.models import Camera
+
+        _grant(membership, Site, SITE_VIEW_PERM, [], field="site_ids")
+        _grant(membership, Camera, CAMERA_VIEW_PERM, [], field="camera_ids")
         membership.delete()
 
 
@@ -57,16 +63,17 @@ def _ensure_another_owner(membership: Membership) -> None:
         raise ValidationError({"role": ["a tenant must keep at least one owner"]})
 
 
-def _grant_sites(membership: Membership, site_ids: list[int]) -> None:
-    sites = {site.id: site for site in Site.objects.filter(id__in=site_ids)}
-    unknown = sorted(set(site_ids) - set(sites))
-    if unknown:
-        raise ValidationError({"site_ids": [f"unknown site id(s) {unknown}"]})
-    for site in Site.objects.all():
-        if site.id in sites:
-            assign_perm(SITE_VIEW_PERM, membership.user, site)
+def _grant(membership: Membership, model: type, perm: str, ids: list[int], *, field: str) -> None:
+    """Make the member's ``perm`` grants on ``model`` exactly ``ids`` (tenant objects only)."""
+    wanted = set(ids)
+    found = set(model.objects.filter(id__in=wanted).values_list("id", flat=True))
+    if unknown := sorted(wanted - found):
+        raise ValidationError({field: [f"unknown id(s) {unknown}"]})
+    for obj in model.objects.all():
+        if obj.id in wanted:
+            assign_perm(perm, membership.user, obj)
         else:
-            remove_perm(SITE_VIEW_PERM, membership.user, site)
+            remove_perm(perm, membership.user, obj)
 
 
 def invitation_create(*, tenant_id: int, email: str, role: str, invited_by: AbstractBaseUser) -> Invitation:

@@ -87,3 +87,29 @@ def test_last_owner_cannot_be_demoted(acme):  # noqa: ANN001
     response = client_for(acme.users["alice"]).patch(f"/api/v1/memberships/{owner.id}/", {"role": "viewer"})
     assert response.status_code == 400
     assert "owner" in response.json()["role"][0]
+
+
+def test_single_camera_grant_shows_that_camera_and_its_alerts_only(acme):  # noqa: ANN001
+    from tenants.models import Membership
+    from tenants.scope import tenant_scope
+
+    limited = acme.add("cato", "operator", all_sites=False)
+    with tenant_scope(acme.tenant.id):
+        cato_membership = Membership.objects.get(user=limited)
+    alice = client_for(acme.users["alice"])
+    response = alice.patch(f"/api/v1/memberships/{cato_membership.id}/", {"camera_ids": [acme.other_camera.id]},
+                           format="json")
+    assert response.status_code == 200, response.content
+
+    cato = client_for(limited)
+    assert cato.get("/api/v1/sites/").json()["results"] == []
+    assert {c["id"] for c in cato.get("/api/v1/cameras/").json()["results"]} == {acme.other_camera.id}
+    assert {a["id"] for a in cato.get("/api/v1/alerts/").json()["results"]} == {acme.other_alert.id}
+    assert cato.get(f"/api/v1/alerts/{acme.alert.id}/").status_code == 404
+
+
+def test_granting_another_tenants_camera_is_a_field_error(acme, globex):  # noqa: ANN001
+    response = client_for(acme.users["alice"]).patch(
+        f"/api/v1/memberships/{acme.membership_ids[1]}/", {"camera_ids": [globex.camera.id]}, format="json")
+    assert response.status_code == 400
+    assert "unknown id" in response.json()["camera_ids"][0]

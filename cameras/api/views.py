@@ -8,19 +8,17 @@ from cameras.models import Camera, EdgeDevice, Shift, Zone
 from tenants.api.base import ScopedModelViewSet
 from tenants.models import Site
 from tenants.scope import require_tenant_id
-from tenants.selectors import visible_site_ids
+from tenants.selectors import visibility
 
 
 class SiteLimitedViewSet(ScopedModelViewSet):
     """Related-field hooks so a restricted member cannot attach objects to sites they can't see."""
 
     def limit_sites(self, qs: QuerySet[Site]) -> QuerySet[Site]:
-        site_ids = visible_site_ids(membership=self.membership)
-        return qs if site_ids is None else qs.filter(id__in=site_ids)
+        return visibility(membership=self.membership).limit(qs, site_field="id")
 
     def limit_cameras(self, qs: QuerySet[Camera]) -> QuerySet[Camera]:
-        site_ids = visible_site_ids(membership=self.membership)
-        return qs if site_ids is None else qs.filter(site_id__in=site_ids)
+        return visibility(membership=self.membership).limit(qs, site_field="site_id", camera_field="id")
 
 
 class CameraViewSet(SiteLimitedViewSet):

@@ -66,10 +66,14 @@ class MembershipSerializer(serializers.ModelSerializer):
         child=serializers.IntegerField(), write_only=True, required=False,
         help_text="Sites this member may see when all_sites is false (guardian object permissions).",
     )
+    camera_ids = serializers.ListField(
+        child=serializers.IntegerField(), write_only=True, required=False,
+        help_text="Single cameras this member may see when all_sites is false, beyond the granted sites.",
+    )
 
     class Meta:
         model = Membership
-        fields = ["id", "user", "role", "all_sites", "site_ids", "created_at"]
+        fields = ["id", "user", "role", "all_sites", "site_ids", "camera_ids", "created_at"]
         read_only_fields = ["id", "user", "created_at"]
 
 

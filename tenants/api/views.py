@@ -88,6 +88,7 @@ class MembershipViewSet(ScopedApiMixin, mixins.ListModelMixin, mixins.RetrieveMo
             role=data.get("role"),
             all_sites=data.get("all_sites"),
             site_ids=data.get("site_ids"),
+            camera_ids=data.get("camera_ids"),
         )
 
     def perform_destroy(self, instance: Membership) -> None:
