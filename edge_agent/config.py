@@ -83,6 +83,7 @@ class Policy(Strict):
 
 # ---------------------------------------------------------------- models (union on ``type``)
 class _ModelBase(Strict):
+    type: str
     name: str | None = None  # unique per camera; defaults to the type
     weight: float = Field(default=1.0, gt=0.0)
     params: dict[str, JsonValue] = Field(default_factory=dict)
@@ -264,7 +265,7 @@ class CameraConfig(Strict):
     def effective_models(self) -> list[_ModelBase]:
         if self.models is not None:
             return list(self.models)
-        return [_SIMPLE_TYPES[t]() for t in DEFAULT_MODELS[self.scene]]
+        return [_SIMPLE_TYPES[t].model_validate({"type": t}) for t in DEFAULT_MODELS[self.scene]]
 
 
 class AgentConfig(Strict):

@@ -229,7 +229,7 @@ def write_folder(out: Path, frames: Sequence[SimFrame], fps: float = 10.0) -> Pa
 
 def write_video(path: Path, frames: Sequence[SimFrame], fps: float = 10.0) -> Path:
     h, w = frames[0].image.shape[:2]
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"mp4v"), fps, (w, h))
     if not writer.isOpened():
         raise OSError(f"cannot write video {path}")
     for f in frames:

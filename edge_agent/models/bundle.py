@@ -63,8 +63,8 @@ class ModelEntry(_Strict):
 
 
 class Manifest(_Strict):
-    format: Literal["vad-edge-bundle"] = BUNDLE_FORMAT
-    format_version: Literal[1] = BUNDLE_FORMAT_VERSION
+    format: Literal["vad-edge-bundle"] = "vad-edge-bundle"
+    format_version: Literal[1] = 1
     created: str
     camera_id: str
     scene: str

@@ -25,7 +25,7 @@ CASCADE = "haarcascade_frontalface_default.xml"
 
 
 def _cascade() -> cv2.CascadeClassifier:
-    path = Path(cv2.data.haarcascades) / CASCADE
+    path = Path(cv2.data.haarcascades) / CASCADE  # type: ignore[attr-defined]
     clf = cv2.CascadeClassifier(str(path))
     if clf.empty():
         raise ModelFileError(f"cannot load the Haar cascade {path} shipped with OpenCV")

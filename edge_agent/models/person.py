@@ -21,7 +21,7 @@ Box = tuple[int, int, int, int]
 
 
 def _score(boxes: list[Box], conf: list[float], label: str) -> ModelScore:
-    order = np.argsort(conf)[::-1] if conf else []
+    order: list[int] = [int(i) for i in np.argsort(conf)[::-1]] if conf else []
     ev = tuple(Evidence("box", label, float(conf[i]), tuple(float(v) for v in boxes[i])) for i in order)
     return ModelScore(raw=float(max(conf, default=0.0)), evidence=ev, boxes=tuple(boxes[i] for i in order))
 
@@ -39,7 +39,7 @@ class HogPerson(AnomalyModel):
         self.stride = int(params.get("stride", 8))
         self.upscale = float(params.get("upscale", 1.0))
         self.hog = cv2.HOGDescriptor()
-        self.hog.setSVMDetector(cv2.HOGDescriptor_getDefaultPeopleDetector())
+        self.hog.setSVMDetector(np.asarray(cv2.HOGDescriptor.getDefaultPeopleDetector(), np.float32))
 
     def score(self, frame: Frame) -> ModelScore:
         img = frame.gray if self.upscale == 1.0 else cv2.resize(frame.gray, None, fx=self.upscale, fy=self.upscale)

@@ -128,7 +128,8 @@ class Pipeline:
                                                   attempt=item.attempt, detail=item.detail)]
         if item.status in ("lost", "ended"):
             end = self.events.close(self.last_ts)
-            out = ([end] if end else []) + out
+            if end is not None:
+                out.insert(0, end)
         if item.status in ("opened", "lost", "restored"):
             self.reset()
         return out

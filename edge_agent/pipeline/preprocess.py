@@ -65,7 +65,8 @@ class Preprocess:
     def __call__(self, raw: RawFrame) -> Frame:
         img = raw.image
         if img.dtype != np.uint8:
-            img = cv2.normalize(img, None, 0, 255, cv2.NORM_MINMAX).astype(np.uint8)
+            lo, hi = float(img.min()), float(img.max())
+            img = ((img - lo) * (255.0 / max(hi - lo, 1e-12))).astype(np.uint8)
         if img.shape[1] != self.width or img.shape[0] != self.height:
             img = cv2.resize(img, (self.width, self.height), interpolation=cv2.INTER_AREA)
         if img.ndim == 2:

@@ -107,3 +107,21 @@ def test_haar_face_detector_finds_a_drawn_face_and_nothing_in_blank_frames():
         pytest.skip("cascade did not fire on the synthetic face; detection is covered by the blur test with a stub")
     x, y, w, h = found[0]
     assert x < 180 < x + w and y < 120 < y + h
+
+
+def test_hog_person_detector_is_a_non_voting_detector():
+    model = load_model("hog_person", params={"upscale": 2.0})
+    assert not model.votes and not model.needs_fit
+    model.warmup()
+    assert model.score(_frame()).boxes == ()
+
+
+def test_face_blurring_is_refused_when_the_policy_forbids_face_detection():
+    from edge_agent.config import CameraConfig, Policy
+    from edge_agent.errors import ForbiddenCapability
+    from edge_agent.pipeline.build import build_pipeline
+
+    cam = CameraConfig(id="lobby", source="x", blur_faces=True, models=[{"type": "zone_rules"}])
+    assert build_pipeline(cam).preprocess.face_blur is not None
+    with pytest.raises(ForbiddenCapability, match="face_blur.*face_detection.*no-faces"):
+        build_pipeline(cam, Policy(policy_id="no-faces", forbidden_capabilities=frozenset({"face_detection"})))
