@@ -17,7 +17,7 @@ from typing import Any, Self
 import cv2
 import numpy as np
 
-from edge_agent.errors import ModelFileError
+from edge_agent.errors import ConfigError, ModelFileError
 from edge_agent.models.base import AnomalyModel, Capability, Evidence, Frame, ModelScore
 from edge_agent.models.registry import register
 from edge_agent.models.runtimes import check_input, onnx_session
@@ -61,7 +61,7 @@ class ClipOnnx(AnomalyModel):
         super().__init__(**params)
         for key in ("encoder_path", "prompts_path"):
             if key not in params:
-                raise ValueError(f"clip_onnx needs {key}")
+                raise ConfigError(f"clip_onnx needs {key}")
         self.encoder_path = Path(params["encoder_path"])
         self.prompts_path = Path(params["prompts_path"])
         self.logit_scale = float(params.get("logit_scale", 100.0))

@@ -16,7 +16,7 @@ from typing import Any, Self
 import cv2
 import numpy as np
 
-from edge_agent.errors import ModelFileError
+from edge_agent.errors import ConfigError, ModelFileError
 from edge_agent.models.base import AnomalyModel, Capability, Evidence, Frame, ModelScore
 from edge_agent.models.registry import register
 from edge_agent.models.runtimes import check_input, onnx_session
@@ -68,7 +68,7 @@ class FaceRecognitionOnnx(AnomalyModel):
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
         if "model_path" not in params:
-            raise ValueError("face_recognition_onnx needs model_path (an embedding ONNX file)")
+            raise ConfigError("face_recognition_onnx needs model_path (an embedding ONNX file)")
         self.model_path = Path(params["model_path"])
         self.session = onnx_session(self.model_path, params.get("runtime", "auto"))
         shape = check_input(self.session, self.model_path, [None, None, None, None])

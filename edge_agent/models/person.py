@@ -13,6 +13,7 @@ from typing import Any, Self
 import cv2
 import numpy as np
 
+from edge_agent.errors import ConfigError
 from edge_agent.models.base import AnomalyModel, Capability, Evidence, Frame, ModelScore
 from edge_agent.models.registry import register
 from edge_agent.models.runtimes import check_input, onnx_session
@@ -66,7 +67,7 @@ class YoloOnnx(AnomalyModel):
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
         if "model_path" not in params:
-            raise ValueError("yolo_onnx needs model_path (a YOLO ONNX file)")
+            raise ConfigError("yolo_onnx needs model_path (a YOLO ONNX file)")
         self.model_path = Path(params["model_path"])
         self.person_class = int(params.get("person_class", 0))
         self.conf_threshold = float(params.get("conf_threshold", 0.4))

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from edge_agent.config import CameraConfig, Policy
+from edge_agent.errors import SourceError
 from edge_agent.models.base import Frame
 from edge_agent.models.bundle import write_bundle
 from edge_agent.pipeline.build import fresh_members
@@ -45,7 +46,9 @@ def split_holdout(clips: Sequence[Sequence[Frame]], share: float = 0.2) -> tuple
         return ([list(c) for i, c in enumerate(clips) if i not in held], [list(c) for i, c in enumerate(clips) if i in held])
     fit, held_out = [], []
     for c in clips:
-        cut = max(1, int(round(len(c) * (1.0 - share))))
+        if len(c) < 2:
+            continue
+        cut = min(len(c) - 1, max(1, int(round(len(c) * (1.0 - share)))))
         fit.append(list(c[:cut]))
         if c[cut:]:
             held_out.append(list(c[cut:]))
@@ -57,8 +60,10 @@ def fit_bundle(camera: CameraConfig, clips: Sequence[Sequence[Frame]], out: Path
     """Fit, calibrate and save every model of ``camera`` (policy-checked) into bundle ``out``."""
     members = fresh_members(camera, policy)
     fit_part, held = split_holdout(clips)
-    if not held:
-        raise ValueError("need more normal footage: nothing left to hold out for calibration")
+    if not held or not any(fit_part):
+        frames = sum(map(len, clips))
+        raise SourceError(f"camera {camera.id!r}: {frames} normal frames in {len(clips)} clips is too little footage; "
+                          "need at least 2 frames per clip (or 3 clips) to hold some out for calibration")
     started = time.perf_counter()
     timings: dict[str, float] = {}
     for m in members:
