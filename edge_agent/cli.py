@@ -209,8 +209,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv[:1] == ["bench"]:
         return cmd_bench(argparse.Namespace(), argv[1:])
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, stream=sys.stderr,
-                        format="%(levelname)s %(name)s %(message)s")
+    from edge_agent.logs import configure
+
+    configure(args.verbose)
     handlers = {"train": cmd_train, "run": cmd_run, "doctor": cmd_doctor}
     try:
         return handlers[args.command](args)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from edge_agent.config import CameraConfig
 from edge_agent.models.base import AnomalyModel, Capability, Frame, ModelScore
 from edge_agent.pipeline.calibrate import Calibrator
-from edge_agent.pipeline.consensus import KofN
+from edge_agent.pipeline.consensus import Decision, KofN
 from edge_agent.pipeline.events import EventBuilder, Snapshot
 from edge_agent.pipeline.preprocess import FaceBlur, Preprocess
 from edge_agent.pipeline.smoothing import Ema
@@ -97,7 +97,8 @@ class Pipeline:
                                    self.weights, camera.zones, camera.resize)
         self.last_ts = 0.0
         self.frames = 0
-        self.last_snapshot: Snapshot | None = None
+        self.last_snapshot: Snapshot | None = None  # fused + per-model scores of the latest frame
+        self.last_decision: Decision | None = None  # the k-of-n gate on the latest frame
 
     def warmup(self) -> None:
         for m in self.members:
@@ -116,7 +117,7 @@ class Pipeline:
         fused = fuse(scores, self.weights)
         snap = Snapshot(frame.index, frame.ts, raw, scores, fused, fired_rule(self.members, raw))
         decision = self.consensus(frame.ts, scores, forced=snap.rule is not None)
-        self.last_ts, self.last_snapshot = frame.ts, snap
+        self.last_ts, self.last_snapshot, self.last_decision = frame.ts, snap, decision
         self.frames += 1
         return self.events(snap, decision)
 
