@@ -21,6 +21,16 @@ from edge_agent.sim import render, write_folder
 
 FFMPEG = shutil.which("ffmpeg")
 needs_ffmpeg = pytest.mark.skipif(FFMPEG is None, reason="ffmpeg not installed (CI: apt-get install -y ffmpeg)")
+SYSTEM_PYTHON = "/usr/bin/python3"
+RTSP_PACKAGES = "gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-good gstreamer1.0-plugins-bad python3-gi"
+
+
+def _has_gst_rtsp() -> bool:
+    probe = "import gi; gi.require_version('GstRtspServer', '1.0'); from gi.repository import GstRtspServer"
+    try:
+        return subprocess.run([SYSTEM_PYTHON, "-c", probe], capture_output=True, timeout=20).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
 
 
 def test_folder_frames_are_sorted_naturally_with_timestamps_from_fps(tmp_path):
@@ -55,7 +65,7 @@ def clip(tmp_path_factory) -> Path:
     if FFMPEG is None:
         pytest.skip("ffmpeg not installed (CI: apt-get install -y ffmpeg)")
     d = tmp_path_factory.mktemp("clip")
-    write_folder(d / "frames", render(40, seed=2, color=True))
+    write_folder(d / "frames", render(60, seed=2, color=True))
     out = d / "clip.mp4"
     subprocess.run([FFMPEG, "-v", "error", "-y", "-framerate", "10", "-i", str(d / "frames" / "%06d.png"),
                     "-c:v", "libx264", "-pix_fmt", "yuv420p", "-g", "5", str(out)], check=True)
@@ -65,7 +75,7 @@ def clip(tmp_path_factory) -> Path:
 @needs_ffmpeg
 def test_video_file_gives_container_timestamps(clip):
     frames = [x for x in VideoFileSource(clip) if isinstance(x, RawFrame)]
-    assert len(frames) == 40
+    assert len(frames) == 60
     assert frames[0].image.shape == (240, 360, 3)
     assert np.allclose([f.ts for f in frames[:5]], [0.0, 0.1, 0.2, 0.3, 0.4], atol=0.011)
 
@@ -134,3 +144,41 @@ def test_stream_that_never_opens_gives_up_with_the_url_redacted():
         list(src)
     assert "secret" not in str(err.value) and "127.0.0.1" in str(err.value)
     assert slept == [0.1, 0.2, 0.4, 0.4]  # exponential backoff, capped
+
+
+@needs_ffmpeg
+def test_rtsp_stream_reconnects_after_the_server_restarts(clip):
+    if not _has_gst_rtsp():
+        pytest.skip(f"GStreamer RTSP server not installed (CI: apt-get install -y {RTSP_PACKAGES})")
+    port = _free_port()
+    script = Path(__file__).with_name("rtsp_server.py")
+
+    def start() -> subprocess.Popen[str]:
+        proc = subprocess.Popen([SYSTEM_PYTHON, str(script), str(clip), str(port)], stdout=subprocess.PIPE,
+                                stderr=subprocess.DEVNULL, text=True)
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+        return proc
+
+    proc = start()
+    try:
+        src = LiveSource(f"rtsp://127.0.0.1:{port}/cam", Reconnect(initial_s=0.2, max_s=1.0, max_attempts=30),
+                         open_timeout_s=3, read_timeout_s=3)
+        log: list[str] = []
+        frames: list[RawFrame] = []
+        for item in src:
+            if isinstance(item, StreamEvent):
+                log.append(item.status)
+                if item.status == "lost" and proc.poll() is not None:
+                    proc = start()
+                continue
+            frames.append(item)
+            if len(frames) == 10:
+                proc.kill()
+                proc.wait()
+            if "restored" in log and len(frames) >= 20:
+                src.stop()
+        assert log[:3] == ["opened", "lost", "restored"]
+        assert [f.index for f in frames] == list(range(len(frames)))
+    finally:
+        proc.kill()
+        proc.wait()
