@@ -16,7 +16,7 @@ import json
 import tomllib
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
     BaseModel,
@@ -99,25 +99,25 @@ class _ModelBase(Strict):
 
 
 class FlowModel(_ModelBase):
-    type: Literal["flow"] = "flow"
+    type: Literal["flow"]
 
 
 class ObjectsModel(_ModelBase):
-    type: Literal["objects"] = "objects"
+    type: Literal["objects"]
 
 
 class AutoencoderModel(_ModelBase):
-    type: Literal["autoencoder"] = "autoencoder"
+    type: Literal["autoencoder"]
 
 
 class HogPersonModel(_ModelBase):
-    type: Literal["hog_person"] = "hog_person"
+    type: Literal["hog_person"]
     hit_threshold: float = 0.0
     stride: int = Field(default=8, ge=4, le=32)
 
 
 class YoloOnnxModel(_ModelBase):
-    type: Literal["yolo_onnx"] = "yolo_onnx"
+    type: Literal["yolo_onnx"]
     model_path: str
     person_class: int = 0
     conf_threshold: float = Field(default=0.4, ge=0.0, le=1.0)
@@ -125,27 +125,27 @@ class YoloOnnxModel(_ModelBase):
 
 
 class ClipOnnxModel(_ModelBase):
-    type: Literal["clip_onnx"] = "clip_onnx"
+    type: Literal["clip_onnx"]
     encoder_path: str
     prompts_path: str  # .npz / .json with normal and abnormal text embeddings
     runtime: Literal["auto", "cpu", "cuda", "tensorrt"] = "auto"
 
 
 class FaceHaarModel(_ModelBase):
-    type: Literal["face_haar"] = "face_haar"
+    type: Literal["face_haar"]
     scale_factor: float = Field(default=1.2, gt=1.0)
     min_neighbors: int = Field(default=4, ge=1)
 
 
 class FaceRecognitionModel(_ModelBase):
-    type: Literal["face_recognition_onnx"] = "face_recognition_onnx"
+    type: Literal["face_recognition_onnx"]
     model_path: str
     watchlist_path: str | None = None  # .npy of reference embeddings
     runtime: Literal["auto", "cpu", "cuda", "tensorrt"] = "auto"
 
 
 class ZoneRulesModel(_ModelBase):
-    type: Literal["zone_rules"] = "zone_rules"
+    type: Literal["zone_rules"]
 
 
 class PluginModel(_ModelBase):
@@ -158,11 +158,13 @@ _BUILTIN_CONFIGS: tuple[type[_ModelBase], ...] = (
     FlowModel, ObjectsModel, AutoencoderModel, HogPersonModel, YoloOnnxModel, ClipOnnxModel, FaceHaarModel,
     FaceRecognitionModel, ZoneRulesModel,
 )
-BUILTIN_MODEL_TYPES: frozenset[str] = frozenset(c.model_fields["type"].default for c in _BUILTIN_CONFIGS)
+BUILTIN_MODEL_TYPES: frozenset[str] = frozenset(get_args(c.model_fields["type"].annotation)[0] for c in _BUILTIN_CONFIGS)
 
 
-def _model_tag(value: Any) -> str:
+def _model_tag(value: Any) -> str | None:
     t = value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
+    if t is None:
+        return None  # -> the custom error below
     return t if t in BUILTIN_MODEL_TYPES else "plugin"
 
 
@@ -172,7 +174,8 @@ ModelConfig = Annotated[
     | Annotated[YoloOnnxModel, Tag("yolo_onnx")] | Annotated[ClipOnnxModel, Tag("clip_onnx")]
     | Annotated[FaceHaarModel, Tag("face_haar")] | Annotated[FaceRecognitionModel, Tag("face_recognition_onnx")]
     | Annotated[ZoneRulesModel, Tag("zone_rules")] | Annotated[PluginModel, Tag("plugin")],
-    Discriminator(_model_tag),
+    Discriminator(_model_tag, custom_error_type="model_type_missing",
+                  custom_error_message=f"every model needs a 'type'; built in: {sorted(BUILTIN_MODEL_TYPES)}"),
 ]
 
 DEFAULT_MODELS: dict[SceneClass, tuple[str, ...]] = {

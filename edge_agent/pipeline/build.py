@@ -47,7 +47,7 @@ def members_for(camera: CameraConfig, policy: Policy | None, bundle: Bundle | No
 def face_blur_for(camera: CameraConfig, policy: Policy | None) -> FaceBlur | None:
     if not camera.blur_faces:
         return None
-    model: AnomalyModel = load_model("face_haar", params=model_params(camera, FaceHaarModel()), policy=policy,
+    model: AnomalyModel = load_model("face_haar", params=model_params(camera, FaceHaarModel(type="face_haar")), policy=policy,
                                      name="face_blur")
     return FaceBlur(model)
 

@@ -113,7 +113,9 @@ class Pipeline:
     def process_frame(self, raw_frame: RawFrame) -> EventMessage | None:
         frame = self.preprocess(raw_frame)
         raw = self.score(frame)
-        scores = self.smooth(frame.ts, self.calibrate(raw))
+        calibrated = self.calibrate(raw)
+        # only voting scores are smoothed; detectors and zone rules report their frame's value
+        scores = {**calibrated, **self.smooth(frame.ts, {n: calibrated[n] for n in self.weights})}
         fused = fuse(scores, self.weights)
         snap = Snapshot(frame.index, frame.ts, raw, scores, fused, fired_rule(self.members, raw))
         decision = self.consensus(frame.ts, scores, forced=snap.rule is not None)

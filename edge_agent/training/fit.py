@@ -68,7 +68,16 @@ def fit_bundle(camera: CameraConfig, clips: Sequence[Sequence[Frame]], out: Path
     timings: dict[str, float] = {}
     for m in members:
         t0 = time.perf_counter()
-        m.model.fit(fit_part, progress=progress)
+        reported = [0]
+
+        def fit_progress(n: int, _seen: list[int] = reported) -> None:
+            _seen[0] += n
+            if progress:
+                progress(n)
+
+        m.model.fit(fit_part, progress=fit_progress)
+        if progress and (rest := sum(map(len, fit_part)) - reported[0]) > 0:
+            progress(rest)  # models that learn nothing (or report coarsely) still complete the bar
         raw = []
         for clip in held:
             m.model.reset()
