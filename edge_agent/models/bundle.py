@@ -111,6 +111,8 @@ def write_bundle(out: Path, *, camera_id: str, scene: str, resize: tuple[int, in
                     tar.add(p, arcname=p.relative_to(root).as_posix(), recursive=False)
         else:
             if out.exists():
+                if not (out / MANIFEST).is_file() and any(out.iterdir()):
+                    raise BundleError(f"refusing to overwrite {out}: it exists and is not a model bundle")
                 shutil.rmtree(out)
             shutil.copytree(root, out)
     return out

@@ -59,6 +59,8 @@ class Preprocess:
         self.width, self.height = cfg.resize
         self.color = cfg.color
         self.valid = valid_mask(cfg, self.width, self.height)
+        if self.valid is not None:
+            self.valid.setflags(write=False)  # shared by every frame: models must not edit it
         self.invalid = None if self.valid is None else ~self.valid
         self.face_blur = face_blur
 

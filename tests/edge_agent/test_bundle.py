@@ -113,3 +113,14 @@ def test_capabilities_are_checked_against_the_class_not_only_the_manifest(tmp_pa
     (path / "manifest.json").write_text(json.dumps(data))
     with pytest.raises(ForbiddenCapability, match="motion"):
         load_bundle(path, policy=Policy(policy_id="p", forbidden_capabilities=frozenset({"motion"})))
+
+
+def test_writing_a_bundle_never_overwrites_a_directory_that_is_not_one(tmp_path, fitted):
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "thesis.txt").write_text("precious")
+    with pytest.raises(BundleError, match="not a model bundle"):
+        _write(home, fitted)
+    assert (home / "thesis.txt").read_text() == "precious"
+    _write(tmp_path / "b", fitted)
+    _write(tmp_path / "b", fitted)  # re-training over an old bundle is fine
