@@ -23,18 +23,32 @@ from edge_agent.models.bundle import write_bundle
 from edge_agent.pipeline.build import fresh_members
 from edge_agent.pipeline.calibrate import Calibrator
 from edge_agent.pipeline.preprocess import Preprocess
-from edge_agent.pipeline.sources import RawFrame, open_source
+from edge_agent.pipeline.sources import IMAGE_SUFFIXES, RawFrame, open_source
 
 log = logging.getLogger(__name__)
 
 Progress = Callable[[int], None]
 
 
+def expand_clips(sources: Sequence[str]) -> list[str]:
+    """A folder holding only sub-folders (like Ped2's ``training/frames``) means one clip per sub-folder."""
+    out: list[str] = []
+    for spec in sources:
+        p = Path(spec)
+        subdirs = sorted(d for d in p.iterdir() if d.is_dir()) if p.is_dir() else []
+        has_images = p.is_dir() and any(f.suffix.lower() in IMAGE_SUFFIXES for f in p.iterdir())
+        if subdirs and not has_images:
+            out.extend(str(d) for d in subdirs)
+        else:
+            out.append(spec)
+    return out
+
+
 def read_clips(camera: CameraConfig, sources: Sequence[str]) -> list[list[Frame]]:
     """Preprocess every frame of every source (ROI/privacy masks applied, as at run time)."""
     pre = Preprocess(camera)
     clips = []
-    for spec in sources:
+    for spec in expand_clips(sources):
         src = open_source(spec, fps=camera.fps, reconnect=camera.reconnect.model_copy(update={"max_attempts": 0}))
         clips.append([pre(item) for item in src if isinstance(item, RawFrame)])
     return clips

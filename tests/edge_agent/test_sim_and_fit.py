@@ -9,7 +9,7 @@ from edge_agent.config import CameraConfig
 from edge_agent.errors import SourceError
 from edge_agent.models.bundle import load_bundle
 from edge_agent.sim import render
-from edge_agent.training.fit import fit_bundle, split_holdout
+from edge_agent.training.fit import expand_clips, fit_bundle, split_holdout
 
 from .conftest import to_frames
 
@@ -57,3 +57,11 @@ def test_fit_bundle_refuses_too_little_footage(tmp_path, normal_sim):
     cam = CameraConfig(id="c", source="sim", models=[{"type": "zone_rules"}])
     with pytest.raises(SourceError, match="too little footage"):
         fit_bundle(cam, [to_frames(normal_sim[:1])], tmp_path / "b")
+
+
+def test_a_folder_of_clip_folders_is_one_clip_per_sub_folder(tmp_path):
+    for name in ("02", "01"):
+        (tmp_path / "frames" / name).mkdir(parents=True)
+        (tmp_path / "frames" / name / "000.jpg").write_bytes(b"")
+    clips = expand_clips([str(tmp_path / "frames"), str(tmp_path / "frames" / "02"), "clip.mp4"])
+    assert clips == [str(tmp_path / "frames" / "01"), str(tmp_path / "frames" / "02"), str(tmp_path / "frames" / "02"), "clip.mp4"]
