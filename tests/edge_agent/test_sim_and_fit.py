@@ -63,5 +63,6 @@ def test_a_folder_of_clip_folders_is_one_clip_per_sub_folder(tmp_path):
     for name in ("02", "01"):
         (tmp_path / "frames" / name).mkdir(parents=True)
         (tmp_path / "frames" / name / "000.jpg").write_bytes(b"")
-    clips = expand_clips([str(tmp_path / "frames"), str(tmp_path / "frames" / "02"), "clip.mp4"])
-    assert clips == [str(tmp_path / "frames" / "01"), str(tmp_path / "frames" / "02"), str(tmp_path / "frames" / "02"), "clip.mp4"]
+    frames = tmp_path / "frames"
+    clips = expand_clips([str(frames), str(frames / "02"), "clip.mp4"])
+    assert clips == [str(frames / "01"), str(frames / "02"), str(frames / "02"), "clip.mp4"]
