@@ -10,9 +10,7 @@ from pathlib import Path
 from typing import Any, Self
 
 import numpy as np
-import onnx
 import pytest
-from onnx import TensorProto, helper
 
 from edge_agent.models.base import AnomalyModel, Capability, Evidence, Frame, ModelScore, ProgressFn
 from edge_agent.models.registry import register
@@ -114,7 +112,13 @@ def anomalous_sim() -> list[SimFrame]:
 
 
 # ---------------------------------------------------------------- tiny ONNX models
-def save_model(graph: onnx.GraphProto, path: Path) -> Path:
+def _onnx() -> Any:
+    return pytest.importorskip("onnx", reason="the onnx package builds the tiny test models (pip install onnx)")
+
+
+def save_model(graph: Any, path: Path) -> Path:
+    onnx = _onnx()
+    helper = onnx.helper
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
     model.ir_version = 8
     onnx.checker.check_model(model)
@@ -124,6 +128,8 @@ def save_model(graph: onnx.GraphProto, path: Path) -> Path:
 
 def tiny_yolo(path: Path, *, input_shape: Sequence[int] = (1, 3, 64, 64), detections: np.ndarray | None = None) -> Path:
     """A 'YOLOv5' whose output is fixed detections [1, N, 5 + 2] plus 0 * mean(input)."""
+    onnx = _onnx()
+    helper, TensorProto = onnx.helper, onnx.TensorProto  # noqa: N806
     if detections is None:
         detections = np.array([[32, 32, 16, 32, 0.9, 0.95, 0.05],   # person, centre of the image
                                [10, 10, 8, 8, 0.9, 0.1, 0.9]], np.float32)[None]  # class 1: not a person
@@ -142,6 +148,8 @@ def tiny_yolo(path: Path, *, input_shape: Sequence[int] = (1, 3, 64, 64), detect
 
 def tiny_encoder(path: Path, *, input_shape: Sequence[int] = (1, 3, 32, 32)) -> Path:
     """An 'image encoder': global average pool of the (normalised) RGB channels -> [1, 3] embedding."""
+    onnx = _onnx()
+    helper, TensorProto = onnx.helper, onnx.TensorProto  # noqa: N806
     nodes = [helper.make_node("GlobalAveragePool", ["pixel_values"], ["p"]),
              helper.make_node("Flatten", ["p"], ["embeds"], axis=1)]
     inputs = [helper.make_tensor_value_info("pixel_values", TensorProto.FLOAT, list(input_shape))]
