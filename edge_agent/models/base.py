@@ -26,6 +26,12 @@ Lifecycle::
     model.reset()                    # new stream or reconnect: drop per-stream state
 
 Inference code must not import torch (torch lives in ``edge_agent/training`` only).
+
+Built-in type keys the registry imports lazily (``models/registry.py`` ``BUILTIN_MODULES``):
+``flow`` (models/flow.py), ``objects`` (models/objects.py), ``autoencoder`` (models/autoencoder.py),
+``hog_person`` / ``yolo_onnx`` (person.py), ``clip_onnx`` (clip.py), ``face_haar`` /
+``face_recognition_onnx`` (face.py), ``zone_rules`` (zones.py). Any other registered type works
+too: the camera config accepts it as a plug-in model.
 """
 
 from __future__ import annotations
