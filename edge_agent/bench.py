@@ -23,7 +23,8 @@ normalisation) and with fixed seeds:
    truth intervals caught, median detection delay, false alerts per hour on the normal evaluation
    clips) at the operating threshold; speed per model and for the pipeline; per-clip plots.
 
-Writes ``OUT/results.json``, ``OUT/plots/<clip>.png`` and ``OUT/bundle``; prints a table.
+Writes ``OUT/results.json``, ``OUT/plots/<clip>.png``, ``OUT/scores.npz`` (per-frame calibrated scores) and
+``OUT/bundle``; prints a table.
 """
 
 from __future__ import annotations
@@ -343,7 +344,7 @@ def fit(camera: CameraConfig, clips: Sequence[Clip], out: Path) -> tuple[Path, f
 
     frames = to_frames(camera, clips)
     t0 = time.perf_counter()
-    with tqdm(total=total_work(camera, frames), desc="fit", unit="frame", file=sys.stderr) as bar:
+    with tqdm(total=total_work(camera, frames), desc="fit", unit="frame", file=sys.stderr, mininterval=2.0) as bar:
         bundle = fit_bundle(camera, frames, out / "bundle", progress=bar.update)
     seconds = time.perf_counter() - t0
     manifest = json.loads((bundle / "manifest.json").read_text(encoding="utf-8"))
@@ -354,7 +355,7 @@ def score_clips(pipeline: Pipeline, clips: Sequence[Clip], desc: str) -> list[Cl
     from tqdm import tqdm
 
     runs = []
-    with tqdm(total=sum(len(c.frames) for c in clips), desc=desc, unit="frame", file=sys.stderr) as bar:
+    with tqdm(total=sum(len(c.frames) for c in clips), desc=desc, unit="frame", file=sys.stderr, mininterval=2.0) as bar:
         for c in clips:
             runs.append(run_clip(pipeline, c))
             bar.update(len(c.frames))
@@ -410,6 +411,7 @@ def run(args: argparse.Namespace, log: Callable[[str], None]) -> dict[str, Any]:
     speed_frames = to_frames(camera, test[:1])[0][: args.speed_frames]
     speed = {**speed_summary(test_runs, test), "model_fps": model_speed(pipeline, speed_frames),
              "threads": 1, "resolution": list(camera.resize), "peak_rss_mb": peak_memory_mb()}
+    save_scores(args.out / "scores.npz", test_runs, normal_runs)
     if not args.no_plots:
         write_plots(args.out / "plots", camera, pipeline, test_runs, head["per_clip"])
     return {"dataset": str(args.dataset), "window_s": args.smooth_s, "weights": weights, "k": pipeline.consensus.k,
@@ -418,6 +420,20 @@ def run(args: argparse.Namespace, log: Callable[[str], None]) -> dict[str, Any]:
             "speed": speed, "clips": {"fit_and_calibration": [c.name for c in fit_clips],
                                       "normal_eval": [c.name for c in normal_clips], "test": [c.name for c in test]},
             "bench_seconds": time.perf_counter() - started}
+
+
+def save_scores(path: Path, test_runs: Sequence[ClipRun], normal_runs: Sequence[ClipRun]) -> None:
+    """Unsmoothed calibrated per-frame scores (and labels) for offline analysis."""
+    arrays: dict[str, np.ndarray] = {}
+    for kind, runs in (("test", test_runs), ("normal", normal_runs)):
+        for r in runs:
+            for name, v in r.calibrated.items():
+                arrays[f"{kind}/{r.name}/{name}"] = v
+            if r.labels is not None:
+                arrays[f"{kind}/{r.name}/labels"] = r.labels
+            arrays[f"{kind}/{r.name}/latency_s"] = r.latency_s
+    with open(path, "wb") as fh:
+        np.savez_compressed(fh, **arrays)
 
 
 def write_plots(folder: Path, camera: CameraConfig, pipeline: Pipeline, runs: Sequence[ClipRun],

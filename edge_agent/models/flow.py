@@ -155,7 +155,7 @@ class MotionFrontEnd:
             coarse[~cv2.resize(valid.astype(np.uint8), half, interpolation=cv2.INTER_NEAREST).astype(bool)] = 0.0
         speed = np.sqrt((coarse * coarse).sum(-1))
         peaks = self._peaks(speed, w / half[0])
-        cands = tuple(self._refine(prev, cur, x, y, valid) for x, y in peaks)
+        cands = tuple(self._refine(prev, cur, x, y, valid, coarse) for x, y in peaks)
         return Motion(coarse=coarse, candidates=cands)
 
     def _peaks(self, speed: np.ndarray, scale: float) -> list[tuple[int, int]]:
@@ -168,11 +168,17 @@ class MotionFrontEnd:
         order = np.argsort(-mean[ys, xs], kind="stable")[: self.s.candidates]
         return [(int(xs[i] * scale + scale / 2), int(ys[i] * scale + scale / 2)) for i in order]
 
-    def _refine(self, prev: np.ndarray, cur: np.ndarray, x: int, y: int, valid: np.ndarray | None) -> Candidate:
+    def _refine(self, prev: np.ndarray, cur: np.ndarray, x: int, y: int, valid: np.ndarray | None,
+                coarse: np.ndarray) -> Candidate:
         h, w = cur.shape
         r = self.s.box + 2  # crop half-size: the object plus a margin for the flow's support
         y0, y1, x0, x1 = max(0, y - r), min(h, y + r), max(0, x - r), min(w, x + r)
-        flow = self._fine_dis.calc(np.ascontiguousarray(prev[y0:y1, x0:x1]), np.ascontiguousarray(cur[y0:y1, x0:x1]), None)
+        # start from the coarse flow, so displacements larger than the crop's pyramid can follow are kept
+        sy, sx = coarse.shape[0] / h, coarse.shape[1] / w
+        init = coarse[int(y0 * sy): max(int(y0 * sy) + 1, int(round(y1 * sy))), int(x0 * sx): max(int(x0 * sx) + 1, int(round(x1 * sx)))]
+        init = cv2.resize(init, (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR)
+        flow = self._fine_dis.calc(np.ascontiguousarray(prev[y0:y1, x0:x1]), np.ascontiguousarray(cur[y0:y1, x0:x1]),
+                                   np.ascontiguousarray(init))
         if valid is not None:
             flow[~valid[y0:y1, x0:x1]] = 0.0
         mag = np.sqrt((flow * flow).sum(-1))

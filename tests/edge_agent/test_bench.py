@@ -1,0 +1,98 @@
+"""Metrics (cross-checked with scikit-learn), the k-of-n gate score, and the bench on a tiny Ped2 subset."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edge_agent import metrics as M
+from edge_agent.bench import gate_score, main, parse_weights
+from edge_agent.errors import EdgeError
+
+PED2 = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "ucsd_ped2"
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_auc_and_average_precision_match_sklearn_with_ties(seed: int) -> None:
+    sk = pytest.importorskip("sklearn.metrics")
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, 400)
+    s = np.round(rng.normal(size=400) + 0.8 * y, 1)  # rounding makes many ties
+    assert M.roc_auc(y, s) == pytest.approx(sk.roc_auc_score(y, s), abs=1e-12)
+    assert M.average_precision(y, s) == pytest.approx(sk.average_precision_score(y, s), abs=1e-12)
+    fpr, tpr, _ = sk.roc_curve(y, s, drop_intermediate=False)
+    ours = M.roc_curve(y, s)
+    np.testing.assert_allclose(ours[0], fpr)
+    np.testing.assert_allclose(ours[1], tpr)
+
+
+def test_eer_is_where_misses_equal_false_alarms() -> None:
+    y = np.array([0, 0, 0, 0, 1, 1, 1, 1])
+    assert M.equal_error_rate(y, np.arange(8.0)) == 0.0
+    assert M.equal_error_rate(y, -np.arange(8.0)) == 1.0
+    assert M.equal_error_rate(y, np.array([0, 1, 2, 5, 3, 6, 7, 8.0])) == pytest.approx(0.25)
+
+
+def test_one_class_gives_nan_and_macro_auc_skips_such_clips() -> None:
+    assert np.isnan(M.roc_auc(np.zeros(5), np.arange(5.0)))
+    macro, n = M.macro_auc([np.array([0, 1]), np.ones(3)], [np.array([0.0, 1.0]), np.arange(3.0)])
+    assert (macro, n) == (1.0, 1)
+
+
+def test_bad_metric_inputs_name_the_problem() -> None:
+    with pytest.raises(ValueError, match="3 vs 2"):
+        M.roc_auc(np.array([0, 1, 1]), np.array([0.0, 1.0]))
+    with pytest.raises(ValueError, match="1 non-finite"):
+        M.roc_auc(np.array([0, 1]), np.array([0.0, np.nan]))
+
+
+def test_event_stats_catch_delay_and_false_alerts() -> None:
+    truth = np.array([0, 0, 1, 1, 1, 0, 0, 0, 1, 1], bool)
+    alert = np.array([1, 0, 0, 1, 1, 1, 0, 0, 0, 0], bool)
+    st = M.event_stats(truth, alert, np.arange(10) / 10.0)
+    assert (st.gt_events, st.caught, st.alerts, st.false_alerts) == (2, 1, 2, 1)
+    assert st.median_delay_s == pytest.approx(0.1)
+    assert M.intervals(alert) == [(0, 0), (3, 5)]
+
+
+def test_gate_score_is_the_threshold_where_k_weighted_votes_agree() -> None:
+    scores = {"flow": np.array([3.0, 0.2]), "objects": np.array([0.5, 2.0]), "autoencoder": np.array([1.5, 0.1])}
+    equal = gate_score(scores, {"flow": 1, "objects": 1, "autoencoder": 1}, k=2)
+    assert equal.tolist() == [1.5, 0.2]  # the second-highest score
+    heavy = gate_score(scores, {"flow": 2, "objects": 1, "autoencoder": 1}, k=2)
+    assert heavy.tolist() == [3.0, 0.2]  # flow alone carries two votes
+
+
+def test_bad_weights_name_the_entry() -> None:
+    with pytest.raises(EdgeError, match="'hog=1'"):
+        parse_weights("flow=1,hog=1")
+    assert parse_weights("flow=2, objects=1") == {"flow": 2.0, "objects": 1.0}
+
+
+def test_missing_dataset_exits_2_with_the_path(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--dataset", str(tmp_path / "nope"), "--out", str(tmp_path / "o")]) == 2
+    assert "nope" in capsys.readouterr().err
+
+
+@pytest.mark.ped2
+@pytest.mark.slow
+@pytest.mark.skipif(not PED2.is_dir(), reason=f"UCSD Ped2 not present at {PED2}")
+def test_bench_on_a_tiny_ped2_subset_writes_results(tmp_path: Path) -> None:
+    out = tmp_path / "bench"
+    rc = main(["--dataset", str(PED2), "--out", str(out), "--train-clips", "6", "--test-clips", "3",
+               "--max-frames", "40", "--epochs", "1", "--speed-frames", "20"])
+    assert rc == 0
+    res = json.loads((out / "results.json").read_text())
+    for name in ("flow", "objects", "autoencoder", "ensemble_fused", "ensemble_gate"):
+        assert set(res["metrics"][name]) >= {"micro_auc", "macro_auc", "ap", "eer"}
+        assert 0.0 <= res["metrics"][name]["micro_auc"] <= 1.0
+    for name in ("ensemble_fused", "ensemble_gate"):
+        assert set(res["metrics"][name]["events"]) >= {"caught_share", "median_delay_s", "false_alerts_per_hour"}
+    assert set(res["speed"]) >= {"pipeline_fps_excl_decode", "pipeline_fps_incl_decode", "latency_ms_p50",
+                                 "latency_ms_p99", "peak_rss_mb", "model_fps"}
+    assert res["train"]["seconds"] > 0 and res["clips"]["normal_eval"] == ["03"]
+    assert sorted(p.name for p in (out / "plots").iterdir()) == ["01.png", "02.png", "03.png"]
+    assert (out / "bundle" / "manifest.json").is_file()

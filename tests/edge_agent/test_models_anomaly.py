@@ -1,0 +1,145 @@
+"""The flow, objects and autoencoder anomaly models on simulator footage (fit, score, save/load, errors)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edge_agent.errors import ConfigError, ModelFileError, NotFitted
+from edge_agent.metrics import roc_auc
+from edge_agent.models.base import Frame
+from edge_agent.models.flow import FlowModel, MotionFrontEnd, MotionSettings, clear_cache
+from edge_agent.models.objects import ObjectsModel
+from edge_agent.models.registry import get_model_class
+from edge_agent.sim import SimFrame
+
+from .conftest import to_frames
+
+
+def _clips(frames: list[SimFrame], n: int = 2) -> list[list[Frame]]:
+    fs = to_frames(frames)
+    size = len(fs) // n
+    return [fs[i * size:(i + 1) * size] for i in range(n)]
+
+
+def _scores(model: FlowModel | ObjectsModel, frames: list[SimFrame]) -> np.ndarray:
+    model.reset()
+    return np.array([model.score(f).raw for f in to_frames(frames)])
+
+
+def _fast_labels(frames: list[SimFrame]) -> np.ndarray:
+    return np.array(["fast" in f.labels for f in frames])
+
+
+@pytest.fixture(scope="module")
+def fitted_flow(normal_sim: list[SimFrame]) -> FlowModel:
+    model = FlowModel()
+    model.fit(_clips(normal_sim))
+    return model
+
+
+@pytest.fixture(scope="module")
+def fitted_objects(normal_sim: list[SimFrame]) -> ObjectsModel:
+    model = ObjectsModel()
+    model.fit(_clips(normal_sim))
+    return model
+
+
+def test_registry_finds_the_anomaly_models_by_type_key() -> None:
+    assert get_model_class("flow") is FlowModel
+    assert get_model_class("objects") is ObjectsModel
+    assert get_model_class("autoencoder").type_key == "autoencoder"
+
+
+def test_flow_scores_fast_objects_above_walkers(fitted_flow: FlowModel, anomalous_sim: list[SimFrame]) -> None:
+    labels = _fast_labels(anomalous_sim)
+    assert labels.any() and (~labels).any()
+    assert roc_auc(labels, _scores(fitted_flow, anomalous_sim)) > 0.85
+
+
+def test_flow_learns_object_size_and_per_cell_statistics(fitted_flow: FlowModel) -> None:
+    assert fitted_flow.box is not None and 8 <= fitted_flow.box <= 128
+    assert fitted_flow.cell_q99 is not None and fitted_flow.cell_q99.shape == fitted_flow.grid
+    assert fitted_flow.global_q99 > 0
+
+
+def test_flow_evidence_names_the_cell_and_its_normal_speed(fitted_flow: FlowModel, anomalous_sim: list[SimFrame]) -> None:
+    fitted_flow.reset()
+    scored = [fitted_flow.score(f) for f in to_frames(anomalous_sim)]
+    top = max(scored, key=lambda s: s.raw)
+    assert top.evidence[0].kind == "cell" and "normal p99" in top.evidence[0].label
+    assert len(top.evidence[0].where) == 2
+    assert top.boxes and all(v >= 0 for v in top.boxes[0])
+
+
+def test_first_frame_of_a_stream_scores_zero(fitted_flow: FlowModel, normal_sim: list[SimFrame]) -> None:
+    fitted_flow.reset()
+    assert fitted_flow.score(to_frames(normal_sim)[0]).raw == 0.0
+
+
+def test_objects_scores_fast_objects_above_walkers(fitted_objects: ObjectsModel, anomalous_sim: list[SimFrame]) -> None:
+    labels = _fast_labels(anomalous_sim)
+    assert roc_auc(labels, _scores(fitted_objects, anomalous_sim)) > 0.7
+
+
+def test_objects_evidence_is_a_box_and_deviating_features(fitted_objects: ObjectsModel, anomalous_sim: list[SimFrame]) -> None:
+    fitted_objects.reset()
+    top = max((fitted_objects.score(f) for f in to_frames(anomalous_sim)), key=lambda s: s.raw)
+    assert top.evidence[0].kind == "box" and len(top.evidence[0].where) == 4
+    assert any(e.kind == "feature" and "off normal" in e.label for e in top.evidence)
+
+
+@pytest.mark.parametrize("cls", [FlowModel, ObjectsModel])
+def test_saved_and_loaded_model_scores_the_same(cls: type[FlowModel] | type[ObjectsModel], tmp_path: Path,
+                                                 fitted_flow: FlowModel, fitted_objects: ObjectsModel,
+                                                 anomalous_sim: list[SimFrame]) -> None:
+    model = fitted_flow if cls is FlowModel else fitted_objects
+    params = model.save(tmp_path)
+    loaded = cls.load(tmp_path, params)
+    frames = anomalous_sim[:60]
+    clear_cache()
+    a = _scores(model, frames)
+    clear_cache()
+    np.testing.assert_allclose(_scores(loaded, frames), a, rtol=1e-6)
+
+
+@pytest.mark.parametrize("cls", [FlowModel, ObjectsModel])
+def test_scoring_before_fit_says_so(cls: type[FlowModel] | type[ObjectsModel], normal_sim: list[SimFrame]) -> None:
+    with pytest.raises(NotFitted, match="fitted"):
+        cls().score(to_frames(normal_sim)[0])
+
+
+def test_corrupt_flow_statistics_name_the_file(tmp_path: Path, fitted_flow: FlowModel) -> None:
+    params = fitted_flow.save(tmp_path)
+    (tmp_path / "flow_stats.json").write_text("{not json", encoding="utf-8")
+    with pytest.raises(ModelFileError, match="flow_stats.json"):
+        FlowModel.load(tmp_path, params)
+
+
+def test_bad_params_name_the_value() -> None:
+    with pytest.raises(ConfigError, match="'sideways'"):
+        FlowModel(normalize="sideways")
+    with pytest.raises(ConfigError, match="k=0"):
+        ObjectsModel(k=0)
+    with pytest.raises(ConfigError, match="gap must be >= 1 frame, got 0"):
+        MotionFrontEnd(MotionSettings(gap=0))
+
+
+def test_front_end_is_computed_once_per_frame_for_all_models(normal_sim: list[SimFrame]) -> None:
+    clear_cache()
+    a, b = MotionFrontEnd(MotionSettings()), MotionFrontEnd(MotionSettings())
+    frames = to_frames(normal_sim[:5])
+    for f in frames:
+        ma, mb = a(f), b(f)
+        assert ma is mb  # the second model got the cached result
+
+
+def test_masked_pixels_carry_no_motion(normal_sim: list[SimFrame]) -> None:
+    frames = to_frames(normal_sim[:10])
+    valid = np.zeros(frames[0].shape, bool)  # everything masked
+    front = MotionFrontEnd(MotionSettings())
+    clear_cache()
+    results = [front(Frame(f.index, f.ts, f.gray, valid=valid)) for f in frames]
+    assert all(r is None or (not r.candidates and not r.coarse.any()) for r in results)
