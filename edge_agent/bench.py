@@ -268,8 +268,8 @@ def plot_clip(path: Path, run: ClipRun, scores: dict[str, np.ndarray], threshold
 
     fig, ax = plt.subplots(figsize=(8, 3))
     if run.labels is not None:
-        for a, b in M.intervals(run.labels):
-            ax.axvspan(run.ts[a], run.ts[b], color="tab:red", alpha=0.15, lw=0, label="ground truth" if a == M.intervals(run.labels)[0][0] else None)
+        for i, (a, b) in enumerate(M.intervals(run.labels)):
+            ax.axvspan(run.ts[a], run.ts[b], color="tab:red", alpha=0.15, lw=0, label=None if i else "ground truth")
     for name, s in scores.items():
         style = {"lw": 2.0, "color": "black"} if name == "ensemble_fused" else {"lw": 0.9, "alpha": 0.8}
         ax.plot(run.ts, s, label=name, **style)
@@ -362,7 +362,8 @@ def score_clips(pipeline: Pipeline, clips: Sequence[Clip], desc: str) -> list[Cl
     return runs
 
 
-def accuracy(runs: Sequence[ClipRun], weights: dict[str, float], k: float, window: float) -> tuple[dict[str, Any], list[dict[str, np.ndarray]]]:
+def accuracy(runs: Sequence[ClipRun], weights: dict[str, float], k: float, window: float
+             ) -> tuple[dict[str, Any], list[dict[str, np.ndarray]]]:
     per_clip = []
     for r in runs:
         s = smooth(r, window)
@@ -453,7 +454,8 @@ def _fmt(x: Any, pct: bool = False) -> str:
 
 def format_table(res: dict[str, Any]) -> str:
     lines = [f"accuracy (causal, EMA window {res['window_s']:g} s; AUC/AP/EER in %):",
-             f"{'score':<18}{'microAUC':>9}{'macroAUC':>9}{'AP':>7}{'EER':>7}" + "".join(f"{'AUC@' + w:>10}" for w in res["extra_windows"])]
+             f"{'score':<18}{'microAUC':>9}{'macroAUC':>9}{'AP':>7}{'EER':>7}"
+             + "".join(f"{'AUC@' + w:>10}" for w in res["extra_windows"])]
     for name, m in res["metrics"].items():
         extra = "".join(f"{_fmt(res['extra_windows'][w][name]['micro_auc'], True):>10}" for w in res["extra_windows"])
         lines.append(f"{name:<18}{_fmt(m['micro_auc'], True):>9}{_fmt(m['macro_auc'], True):>9}{_fmt(m['ap'], True):>7}"
@@ -470,7 +472,8 @@ def format_table(res: dict[str, Any]) -> str:
                  f"excl decode, {s['pipeline_fps_incl_decode']:.0f} fps incl decode; latency p50 {s['latency_ms_p50']:.1f} ms, "
                  f"p99 {s['latency_ms_p99']:.1f} ms; per model alone: "
                  + ", ".join(f"{k} {v:.0f} fps" for k, v in s["model_fps"].items()))
-    lines.append(f"peak RSS {s['peak_rss_mb']:.0f} MB (whole bench process, dataset in memory); train {res['train']['seconds']:.0f} s; "
+    lines.append(f"peak RSS {s['peak_rss_mb']:.0f} MB (whole bench process, dataset in memory); "
+                 f"train {res['train']['seconds']:.0f} s; "
                  f"bench {res['bench_seconds']:.0f} s")
     return "\n".join(lines)
 

@@ -82,7 +82,8 @@ class AutoencoderModel(AnomalyModel):
         patches = np.concatenate(chunks) if chunks else np.zeros((0, CHANNELS, self.patch, self.patch), np.float32)
         cap = int(self.params.get("max_patches", 40000))
         if len(patches) > cap:
-            patches = patches[np.sort(np.random.default_rng(int(self.params.get("seed", 0))).choice(len(patches), cap, replace=False))]
+            rng = np.random.default_rng(int(self.params.get("seed", 0)))
+            patches = patches[np.sort(rng.choice(len(patches), cap, replace=False))]
         return patches
 
     def fit(self, clips: Sequence[Iterable[Frame]], *, progress: ProgressFn | None = None) -> None:

@@ -175,7 +175,8 @@ class MotionFrontEnd:
         y0, y1, x0, x1 = max(0, y - r), min(h, y + r), max(0, x - r), min(w, x + r)
         # start from the coarse flow, so displacements larger than the crop's pyramid can follow are kept
         sy, sx = coarse.shape[0] / h, coarse.shape[1] / w
-        init = coarse[int(y0 * sy): max(int(y0 * sy) + 1, int(round(y1 * sy))), int(x0 * sx): max(int(x0 * sx) + 1, int(round(x1 * sx)))]
+        cy0, cx0 = int(y0 * sy), int(x0 * sx)
+        init = coarse[cy0: max(cy0 + 1, int(round(y1 * sy))), cx0: max(cx0 + 1, int(round(x1 * sx)))]
         init = cv2.resize(init, (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR)
         flow = self._fine_dis.calc(np.ascontiguousarray(prev[y0:y1, x0:x1]), np.ascontiguousarray(cur[y0:y1, x0:x1]),
                                    np.ascontiguousarray(init))
@@ -210,7 +211,8 @@ def typical_object_size(clips: Sequence[Sequence[Frame]], gap: int, every: int =
             a, b = frames[i - gap].gray, frames[i].gray
             h, w = b.shape
             half = (max(8, w // 2), max(8, h // 2))
-            f = dis.calc(cv2.resize(a, half, interpolation=cv2.INTER_AREA), cv2.resize(b, half, interpolation=cv2.INTER_AREA), None)
+            f = dis.calc(cv2.resize(a, half, interpolation=cv2.INTER_AREA),
+                         cv2.resize(b, half, interpolation=cv2.INTER_AREA), None)
             moving = (cv2.blur(np.sqrt((f * f).sum(-1)), (3, 3)) > 0.3).astype(np.uint8)
             moving = cv2.morphologyEx(moving, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
             n, _, stats, _ = cv2.connectedComponentsWithStats(moving, connectivity=8)

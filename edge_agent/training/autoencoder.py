@@ -10,6 +10,7 @@ the same data give the same weights.
 from __future__ import annotations
 
 import io
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -88,7 +89,9 @@ def export_onnx(model: PatchAutoencoder, channels: int, patch: int) -> bytes:
     """The model as ONNX bytes with a dynamic batch axis (input ``patches``, output ``recon``)."""
     dummy = torch.zeros(2, channels, patch, patch)
     buf = io.BytesIO()
-    with torch.no_grad():
+    with torch.no_grad(), warnings.catch_warnings():
+        # the TorchScript exporter is deliberate: it needs no onnxscript and handles this small graph exactly
+        warnings.simplefilter("ignore", DeprecationWarning)
         torch.onnx.export(model, (dummy,), buf, input_names=["patches"], output_names=["recon"],
                           dynamic_axes={"patches": {0: "n"}, "recon": {0: "n"}}, opset_version=17, dynamo=False)
     return buf.getvalue()
