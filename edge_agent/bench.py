@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import resource
 import sys
 import time
@@ -256,7 +257,46 @@ def speed_summary(test_runs: Sequence[ClipRun], test: Sequence[Clip]) -> dict[st
 
 
 def peak_memory_mb() -> float:
+    """This process's peak resident memory (VmHWM; ru_maxrss would include a forking parent's pages)."""
+    try:
+        for line in Path("/proc/self/status").read_text(encoding="ascii").splitlines():
+            if line.startswith("VmHWM:"):
+                return float(line.split()[1]) / 1024.0
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def footprint(camera_json: str, bundle: str, clip_dir: str, n: int) -> dict[str, float]:
+    """In a fresh process: load the bundle, read + score ``n`` frames from disk; peak memory and fps there."""
+    from edge_agent.pipeline.build import build_pipeline
+
+    cv2.setNumThreads(1)
+    camera = CameraConfig.model_validate_json(camera_json)
+    pipeline = build_pipeline(camera, bundle=bundle)
+    files = sorted(p for p in Path(clip_dir).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)[:n]
+    t0 = time.perf_counter()
+    for i, f in enumerate(files):
+        img = cv2.imread(str(f), cv2.IMREAD_GRAYSCALE)
+        pipeline.process_frame(RawFrame(index=i, ts=i / (camera.fps or 10.0), image=img))
+    seconds = time.perf_counter() - t0
+    return {"agent_peak_rss_mb": peak_memory_mb(), "agent_fps_incl_decode": len(files) / max(seconds, 1e-9),
+            "agent_frames": len(files)}
+
+
+def measure_footprint(camera: CameraConfig, bundle: Path, clip_dir: Path, n: int) -> dict[str, float]:
+    """Run :func:`footprint` in a subprocess, so the number is the agent's, not this bench's (torch, dataset)."""
+    import subprocess
+
+    code = ("import json, sys; from edge_agent.bench import footprint; "
+            "print(json.dumps(footprint(sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]))))")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    out = subprocess.run([sys.executable, "-c", code, camera.model_dump_json(), str(bundle), str(clip_dir), str(n)],
+                         capture_output=True, text=True, env=env, cwd=Path(__file__).resolve().parent.parent)
+    if out.returncode != 0:
+        return {"agent_error": out.stderr.strip().splitlines()[-1] if out.stderr.strip() else f"exit {out.returncode}"}
+    result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
 
 
 # ---------------------------------------------------------------- plots
@@ -411,7 +451,8 @@ def run(args: argparse.Namespace, log: Callable[[str], None]) -> dict[str, Any]:
               for w in EXTRA_WINDOWS if w != args.smooth_s}
     speed_frames = to_frames(camera, test[:1])[0][: args.speed_frames]
     speed = {**speed_summary(test_runs, test), "model_fps": model_speed(pipeline, speed_frames),
-             "threads": 1, "resolution": list(camera.resize), "peak_rss_mb": peak_memory_mb()}
+             "threads": 1, "resolution": list(camera.resize), "peak_rss_mb": peak_memory_mb(),
+             **measure_footprint(camera, bundle, args.dataset / "testing" / "frames" / test[0].name, args.speed_frames)}
     save_scores(args.out / "scores.npz", test_runs, normal_runs)
     if not args.no_plots:
         write_plots(args.out / "plots", camera, pipeline, test_runs, head["per_clip"])
@@ -472,7 +513,9 @@ def format_table(res: dict[str, Any]) -> str:
                  f"excl decode, {s['pipeline_fps_incl_decode']:.0f} fps incl decode; latency p50 {s['latency_ms_p50']:.1f} ms, "
                  f"p99 {s['latency_ms_p99']:.1f} ms; per model alone: "
                  + ", ".join(f"{k} {v:.0f} fps" for k, v in s["model_fps"].items()))
-    lines.append(f"peak RSS {s['peak_rss_mb']:.0f} MB (whole bench process, dataset in memory); "
+    lines.append(f"peak memory: agent process {_fmt(s.get('agent_peak_rss_mb'))} MB RSS "
+                 f"(bundle + {s.get('agent_frames', 0)} frames "
+                 f"read from disk, {_fmt(s.get('agent_fps_incl_decode'))} fps there); whole bench {s['peak_rss_mb']:.0f} MB; "
                  f"train {res['train']['seconds']:.0f} s; "
                  f"bench {res['bench_seconds']:.0f} s")
     return "\n".join(lines)

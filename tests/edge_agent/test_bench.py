@@ -92,7 +92,7 @@ def test_bench_on_a_tiny_ped2_subset_writes_results(tmp_path: Path) -> None:
     for name in ("ensemble_fused", "ensemble_gate"):
         assert set(res["metrics"][name]["events"]) >= {"caught_share", "median_delay_s", "false_alerts_per_hour"}
     assert set(res["speed"]) >= {"pipeline_fps_excl_decode", "pipeline_fps_incl_decode", "latency_ms_p50",
-                                 "latency_ms_p99", "peak_rss_mb", "model_fps"}
+                                 "latency_ms_p99", "peak_rss_mb", "model_fps", "agent_peak_rss_mb"}
     assert res["train"]["seconds"] > 0 and res["clips"]["normal_eval"] == ["03"]
     assert sorted(p.name for p in (out / "plots").iterdir()) == ["01.png", "02.png", "03.png"]
     assert (out / "bundle" / "manifest.json").is_file()
