@@ -143,3 +143,18 @@ def test_masked_pixels_carry_no_motion(normal_sim: list[SimFrame]) -> None:
     clear_cache()
     results = [front(Frame(f.index, f.ts, f.gray, valid=valid)) for f in frames]
     assert all(r is None or (not r.candidates and not r.coarse.any()) for r in results)
+
+
+def test_cell_normalised_flow_still_ranks_fast_objects_first(normal_sim: list[SimFrame], anomalous_sim: list[SimFrame]) -> None:
+    model = FlowModel(normalize="cell")
+    model.fit(_clips(normal_sim))
+    assert roc_auc(_fast_labels(anomalous_sim), _scores(model, anomalous_sim)) > 0.8
+
+
+def test_objects_bank_is_capped_with_a_fixed_seed(normal_sim: list[SimFrame]) -> None:
+    a, b = ObjectsModel(bank_size=50, seed=3), ObjectsModel(bank_size=50, seed=3)
+    a.fit(_clips(normal_sim))
+    b.fit(_clips(normal_sim))
+    assert a.bank is not None and b.bank is not None and a.bank.shape == (50, 7)
+    np.testing.assert_array_equal(a.bank, b.bank)
+
