@@ -341,6 +341,8 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     p.add_argument("--max-frames", type=int, default=None, help="use only the first N frames of each clip")
     p.add_argument("--speed-frames", type=int, default=300, help="frames timed per model alone")
     p.add_argument("--epochs", type=int, default=6, help="autoencoder training epochs")
+    p.add_argument("--coarse-preset", default="fast", choices=["ultrafast", "fast", "medium"],
+                   help="DIS preset of the motion front end's half-resolution pass (all three models)")
     p.add_argument("--no-plots", action="store_true")
     return p.parse_args(list(argv))
 
@@ -362,7 +364,8 @@ def parse_weights(text: str) -> dict[str, float]:
 
 
 def bench_camera(args: argparse.Namespace, weights: dict[str, float]) -> CameraConfig:
-    models = [{"type": n, "weight": w, "params": {"epochs": args.epochs} if n == "autoencoder" else {}}
+    common = {"coarse_preset": args.coarse_preset}
+    models = [{"type": n, "weight": w, "params": {**common, "epochs": args.epochs} if n == "autoencoder" else common}
               for n, w in weights.items()]
     consensus: dict[str, Any] = {"threshold": args.threshold}
     if args.k is not None:

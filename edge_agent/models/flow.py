@@ -76,8 +76,11 @@ class MotionSettings:
     candidates: int = 3  # refined regions per frame
     box: int = 30  # object size in pixels (box-mean window)
     min_speed: float = 0.3  # px per gap below which nothing is a candidate
+    coarse_preset: str = "fast"  # DIS preset of the half-resolution pass: "ultrafast" trades accuracy for speed
 
     def validate(self) -> None:
+        if self.coarse_preset not in PRESETS:
+            raise ConfigError(f"coarse_preset must be one of {sorted(PRESETS)}, got {self.coarse_preset!r}")
         if self.gap < 1:
             raise ConfigError(f"flow gap must be >= 1 frame, got {self.gap}")
         if self.candidates < 1:
@@ -85,6 +88,9 @@ class MotionSettings:
         if not 4 <= self.box <= 256:
             raise ConfigError(f"box must be between 4 and 256 pixels, got {self.box}")
 
+
+PRESETS = {"ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST, "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
+           "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM}
 
 _CACHE: OrderedDict[tuple[Any, ...], Motion] = OrderedDict()
 _CACHE_LOCK = threading.Lock()
@@ -101,8 +107,8 @@ def clear_cache() -> None:
         _CACHE.clear()
 
 
-def _dis() -> cv2.DISOpticalFlow:
-    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
+def _dis(preset: str = "fast") -> cv2.DISOpticalFlow:
+    dis = cv2.DISOpticalFlow_create(PRESETS[preset])
     dis.setFinestScale(0)
     return dis
 
@@ -118,7 +124,7 @@ class MotionFrontEnd:
     def __init__(self, settings: MotionSettings) -> None:
         settings.validate()
         self.s = settings
-        self._coarse_dis = _dis()
+        self._coarse_dis = _dis(settings.coarse_preset)
         self._fine_dis = _dis()
         self._history: deque[tuple[tuple[int, float, int], np.ndarray]] = deque(maxlen=settings.gap)
 
@@ -238,7 +244,8 @@ def iter_motion(front: MotionFrontEnd, clips: Sequence[Iterable[Frame]], progres
 
 def motion_settings(params: dict[str, Any], box: int) -> MotionSettings:
     return MotionSettings(gap=int(params.get("gap", 2)), candidates=int(params.get("candidates", 3)), box=int(box),
-                          min_speed=float(params.get("min_speed", 0.3)))
+                          min_speed=float(params.get("min_speed", 0.3)),
+                          coarse_preset=str(params.get("coarse_preset", "fast")))
 
 
 def resolve_box(params: dict[str, Any], clips: Sequence[Sequence[Frame]]) -> int:

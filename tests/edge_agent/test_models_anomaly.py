@@ -158,3 +158,8 @@ def test_objects_bank_is_capped_with_a_fixed_seed(normal_sim: list[SimFrame]) ->
     assert a.bank is not None and b.bank is not None and a.bank.shape == (50, 7)
     np.testing.assert_array_equal(a.bank, b.bank)
 
+
+
+def test_unknown_coarse_preset_is_named() -> None:
+    with pytest.raises(ConfigError, match="'turbo'"):
+        MotionFrontEnd(MotionSettings(coarse_preset="turbo"))
