@@ -36,6 +36,16 @@ def _evidence(ev: Sequence[Evidence]) -> list[EvidenceOut]:
             for e in ev[:TOP_EVIDENCE]]
 
 
+def _clip_box(box: Sequence[float], source: str, width: int, height: int) -> Box | None:
+    """A model's box cut to the frame (models may centre a box on an object leaving the frame)."""
+    x, y, w, h = (int(round(v)) for v in box)
+    x0, y0 = max(0, x), max(0, y)
+    x1, y1 = min(width, x + w), min(height, y + h)
+    if x1 <= x0 or y1 <= y0:
+        return None
+    return Box(x=x0, y=y0, w=x1 - x0, h=y1 - y0, source=source)
+
+
 def _zone_of(boxes: Sequence[Box], zones: Sequence[Zone], width: int, height: int) -> str | None:
     for b in boxes:
         cx, cy = (b.x + b.w / 2) / width, (b.y + b.h / 2) / height
@@ -94,8 +104,8 @@ class EventBuilder:
     def _message(self, phase: str, end_ts: float | None) -> EventMessage:
         assert self.start is not None and self.peak is not None
         peak, dec = self.peak
-        boxes = [Box(x=int(x), y=int(y), w=int(w), h=int(h), source=name)
-                 for name, s in peak.raw.items() for (x, y, w, h) in s.boxes][:MAX_BOXES]
+        boxes = [box for name, s in peak.raw.items() for b in s.boxes
+                 if (box := _clip_box(b, name, self.width, self.height)) is not None][:MAX_BOXES]
         models = [ModelVote(model=name, type=self.types[name], score=float(peak.scores.get(name, 0.0)),
                             voted=bool(dec.voted.get(name, False)), weight=self.weights.get(name, 0.0),
                             evidence=_evidence(s.evidence)) for name, s in peak.raw.items()]

@@ -170,3 +170,25 @@ def test_lost_stream_ends_the_open_event_and_resets_state(normal_sim, anomalous_
     assert [type(m).__name__ for m in msgs] == ["EventMessage", "StreamStatusMessage"]
     assert msgs[0].phase == "end" and isinstance(msgs[1], StreamStatusMessage) and msgs[1].status == "lost"
     assert pipeline.events.start is None and pipeline.smooth.last_ts is None
+
+
+class _EdgeBox(Spy):
+    """Scores every frame as anomalous, with a box half outside the left edge (object leaving)."""
+
+    type_key = "test_edge_box"
+
+    def score(self, frame):  # noqa: ANN001, ANN201
+        from edge_agent.models.base import ModelScore
+
+        return ModelScore(raw=5.0, boxes=((-7, 120, 40, 30), (400, 10, 20, 20)))
+
+
+def test_event_boxes_are_cut_to_the_frame(anomalous_sim):  # noqa: ANN001
+    cam = CameraConfig(id="cam-1", source="sim", consensus=Consensus(k=1))
+    msgs = list(Pipeline(cam, [Member("edge", _EdgeBox())]).run(raw_frames(anomalous_sim[:30])))
+    events = [m for m in msgs if isinstance(m, EventMessage)]
+    assert events
+    height, width = anomalous_sim[0].image.shape[:2]
+    for event in events:
+        assert [(b.x, b.y, b.w, b.h) for b in event.boxes] == [(0, 120, 33, 30)]  # the off-frame box is dropped
+        assert all(b.x + b.w <= width and b.y + b.h <= height for b in event.boxes)

@@ -102,8 +102,8 @@ class Command(BaseCommand):
             flow, objects, ae = (round(rng.uniform(0.4, 3.0), 2) for _ in range(3))
             per_model = {
                 "flow": {"score": flow, "vote": flow >= 1, "evidence": [{"kind": "cell", "label": "speed", "value": flow}]},
-                "objects_knn": {"score": objects, "vote": objects >= 1, "evidence": []},
-                "conv_ae": {"score": ae, "vote": ae >= 1, "evidence": []},
+                "objects": {"score": objects, "vote": objects >= 1, "evidence": []},
+                "autoencoder": {"score": ae, "vote": ae >= 1, "evidence": []},
             }
             status = [AlertStatus.OPEN, AlertStatus.ACKNOWLEDGED, AlertStatus.DISMISSED][i % 3]
             Alert.objects.create(
