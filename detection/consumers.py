@@ -9,17 +9,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from asgiref.sync import async_to_sync
 from channels.generic.websocket import JsonWebsocketConsumer
 from django.core.exceptions import ObjectDoesNotExist
 from rest_framework.exceptions import ValidationError
 
 from detection import services
 from detection.api.serializers import AlertCloseSerializer, AlertSerializer
+from tenants.middleware import SESSION_TENANT_KEY
 from tenants.roles import Action, role_allows
 from tenants.scope import tenant_scope
 from tenants.selectors import membership_resolve, visibility
 
-SESSION_TENANT_KEY = "active_tenant_id"
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_NOT_MEMBER = 4403
 
@@ -44,8 +45,6 @@ class AlertWallConsumer(JsonWebsocketConsumer):
         with tenant_scope(self.tenant_id):
             self.visibility = visibility(membership=membership)
         self.group = alert_group(self.tenant_id)
-        from asgiref.sync import async_to_sync
-
         async_to_sync(self.channel_layer.group_add)(self.group, self.channel_name)
         self.accept()
         self.send_json({"type": "hello", "tenant": membership.tenant.slug, "role": membership.role})
@@ -53,8 +52,6 @@ class AlertWallConsumer(JsonWebsocketConsumer):
     def disconnect(self, code: int) -> None:
         group = getattr(self, "group", None)
         if group:
-            from asgiref.sync import async_to_sync
-
             async_to_sync(self.channel_layer.group_discard)(group, self.channel_name)
 
     def alert_changed(self, event: dict[str, Any]) -> None:
