@@ -64,16 +64,17 @@ def _ensure_another_owner(membership: Membership) -> None:
 
 
 def _grant(membership: Membership, model: type, perm: str, ids: list[int], *, field: str) -> None:
-    """Make the member's ``perm`` grants on ``model`` exactly ``ids`` (tenant objects only)."""
+    """Make the member's ``perm`` grants on ``model`` exactly ``ids`` (tenant objects only).
+
+    Uses guardian's bulk forms: a fixed number of queries whatever the size of the tenant.
+    """
     wanted = set(ids)
-    found = set(model.objects.filter(id__in=wanted).values_list("id", flat=True))
-    if unknown := sorted(wanted - found):
+    granted = list(model.objects.filter(id__in=wanted))
+    if unknown := sorted(wanted - {obj.id for obj in granted}):
         raise ValidationError({field: [f"unknown id(s) {unknown}"]})
-    for obj in model.objects.all():
-        if obj.id in wanted:
-            assign_perm(perm, membership.user, obj)
-        else:
-            remove_perm(perm, membership.user, obj)
+    remove_perm(perm, membership.user, model.objects.exclude(id__in=wanted))
+    if granted:
+        assign_perm(perm, membership.user, granted)
 
 
 def invitation_create(*, tenant_id: int, email: str, role: str, invited_by: AbstractBaseUser) -> Invitation:

@@ -58,7 +58,7 @@ class TenantViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Cre
 
     def perform_update(self, serializer: TenantSerializer) -> None:
         tenant = serializer.instance
-        roles = self.get_serializer_context()["roles"]
+        roles = serializer.context["roles"]  # built once per request by get_serializer_context()
         if not role_allows(roles.get(tenant.id, ""), Action.MANAGE_MEMBERS):
             raise PermissionDenied("only owners and admins may change the tenant")
         serializer.save()
