@@ -343,6 +343,8 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     p.add_argument("--epochs", type=int, default=6, help="autoencoder training epochs")
     p.add_argument("--coarse-preset", default="fast", choices=["ultrafast", "fast", "medium"],
                    help="DIS preset of the motion front end's half-resolution pass (all three models)")
+    p.add_argument("--coarse-scale", type=int, default=0, choices=[0, 1, 2],
+                   help="finest DIS pyramid level of that pass (1: quarter-resolution coarse flow, faster)")
     p.add_argument("--no-plots", action="store_true")
     return p.parse_args(list(argv))
 
@@ -364,7 +366,7 @@ def parse_weights(text: str) -> dict[str, float]:
 
 
 def bench_camera(args: argparse.Namespace, weights: dict[str, float]) -> CameraConfig:
-    common = {"coarse_preset": args.coarse_preset}
+    common = {"coarse_preset": args.coarse_preset, "coarse_scale": args.coarse_scale}
     models = [{"type": n, "weight": w, "params": {**common, "epochs": args.epochs} if n == "autoencoder" else common}
               for n, w in weights.items()]
     consensus: dict[str, Any] = {"threshold": args.threshold}

@@ -46,7 +46,13 @@ STATS_FILE = "flow_stats.json"
 # ---------------------------------------------------------------- front end
 @dataclass(frozen=True, slots=True)
 class Candidate:
-    """A moving region: centre (x, y), speed (box-mean px per gap), velocity and moving-region size."""
+    """A moving region: centre (x, y), speed (box-mean px per gap), velocity, moving-region size and rigidity.
+
+    ``coherence`` is the share of the region's moving pixels whose flow vector lies within 30% of
+    the region's median vector, and ``spread`` the 90th percentile of their speeds over the median
+    vector's length. A rigid mover (bicycle, cart, car) translates as one piece: coherence near 1,
+    spread near 1. A walker's limbs swing against the torso: lower coherence, larger spread.
+    """
 
     x: int
     y: int
@@ -56,6 +62,8 @@ class Candidate:
     h: int
     w: int
     area: int
+    coherence: float = 0.0
+    spread: float = 0.0
 
     @property
     def box(self) -> tuple[int, int, int, int]:
@@ -77,10 +85,13 @@ class MotionSettings:
     box: int = 30  # object size in pixels (box-mean window)
     min_speed: float = 0.3  # px per gap below which nothing is a candidate
     coarse_preset: str = "fast"  # DIS preset of the half-resolution pass: "ultrafast" trades accuracy for speed
+    coarse_scale: int = 0  # finest DIS pyramid level of the half-resolution pass (1 = quarter-resolution flow, faster)
 
     def validate(self) -> None:
         if self.coarse_preset not in PRESETS:
             raise ConfigError(f"coarse_preset must be one of {sorted(PRESETS)}, got {self.coarse_preset!r}")
+        if self.coarse_scale not in (0, 1, 2):
+            raise ConfigError(f"coarse_scale must be 0, 1 or 2 (finest DIS pyramid level), got {self.coarse_scale!r}")
         if self.gap < 1:
             raise ConfigError(f"flow gap must be >= 1 frame, got {self.gap}")
         if self.candidates < 1:
@@ -107,9 +118,9 @@ def clear_cache() -> None:
         _CACHE.clear()
 
 
-def _dis(preset: str = "fast") -> cv2.DISOpticalFlow:
+def _dis(preset: str = "fast", finest_scale: int = 0) -> cv2.DISOpticalFlow:
     dis = cv2.DISOpticalFlow_create(PRESETS[preset])
-    dis.setFinestScale(0)
+    dis.setFinestScale(finest_scale)
     return dis
 
 
@@ -124,7 +135,7 @@ class MotionFrontEnd:
     def __init__(self, settings: MotionSettings) -> None:
         settings.validate()
         self.s = settings
-        self._coarse_dis = _dis(settings.coarse_preset)
+        self._coarse_dis = _dis(settings.coarse_preset, settings.coarse_scale)
         self._fine_dis = _dis()
         self._history: deque[tuple[tuple[int, float, int], np.ndarray]] = deque(maxlen=settings.gap)
 
@@ -204,7 +215,23 @@ class MotionFrontEnd:
         n, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
         j = int(labels[py, px])
         bw, bh, area = (int(stats[j, 2]), int(stats[j, 3]), int(stats[j, 4])) if j > 0 else (0, 0, 0)
-        return Candidate(x=x0 + px, y=y0 + py, speed=peak, dx=float(v[0]), dy=float(v[1]), h=bh, w=bw, area=area)
+        coherence, spread = rigidity(flow[window])
+        return Candidate(x=x0 + px, y=y0 + py, speed=peak, dx=float(v[0]), dy=float(v[1]), h=bh, w=bw, area=area,
+                         coherence=coherence, spread=spread)
+
+
+def rigidity(flow: np.ndarray, min_pixels: int = 5) -> tuple[float, float]:
+    """(coherence, spread) of the moving pixels of a flow window; (0, 0) when too little moves (see :class:`Candidate`)."""
+    vectors = flow.reshape(-1, 2)
+    mag = np.sqrt((vectors * vectors).sum(1))
+    moving = vectors[mag > max(0.5, 0.3 * float(mag.max(initial=0.0)))]
+    if len(moving) < min_pixels:
+        return 0.0, 0.0
+    median = np.median(moving, axis=0)
+    length = float(np.hypot(median[0], median[1])) + 1e-6
+    deviation = np.sqrt(((moving - median) ** 2).sum(1))
+    speeds = np.sqrt((moving * moving).sum(1))
+    return float((deviation < 0.3 * length).mean()), float(np.percentile(speeds, 90) / length)
 
 
 def typical_object_size(clips: Sequence[Sequence[Frame]], gap: int, every: int = 5) -> int:
@@ -245,7 +272,8 @@ def iter_motion(front: MotionFrontEnd, clips: Sequence[Iterable[Frame]], progres
 def motion_settings(params: dict[str, Any], box: int) -> MotionSettings:
     return MotionSettings(gap=int(params.get("gap", 2)), candidates=int(params.get("candidates", 3)), box=int(box),
                           min_speed=float(params.get("min_speed", 0.3)),
-                          coarse_preset=str(params.get("coarse_preset", "fast")))
+                          coarse_preset=str(params.get("coarse_preset", "fast")),
+                          coarse_scale=int(params.get("coarse_scale", 0)))
 
 
 def resolve_box(params: dict[str, Any], clips: Sequence[Sequence[Frame]]) -> int:
@@ -378,4 +406,4 @@ class FlowModel(AnomalyModel):
 
 
 __all__ = ["Candidate", "FlowModel", "Motion", "MotionFrontEnd", "MotionSettings", "clear_cache", "frame_key",
-           "iter_motion", "motion_settings", "resolve_box"]
+           "iter_motion", "motion_settings", "resolve_box", "rigidity"]

@@ -2,8 +2,10 @@
 
 Objects are the motion front end's candidates (``models/flow.py``): the strongest moving regions
 of the frame, each refined with full-resolution flow. Per object the features are its image row
-(perspective: far objects are small and slow), speed, velocity (dx, dy), and the height, width
-and area of its moving region. ``fit`` standardises the features of every object in the normal
+(perspective: far objects are small and slow), speed, velocity (dx, dy), the height, width
+and area of its moving region, and how rigidly it moves (``coherence`` and ``spread`` of its flow
+vectors, see ``Candidate``): a bicycle ridden at walking speed is as fast as a walker but moves
+as one piece, while a walker's limbs swing against the torso. ``fit`` standardises the features of every object in the normal
 footage and keeps a bank of at most ``bank_size`` of them (a fixed-seed subsample); ``score`` is
 the largest distance from any object of the frame to its ``k`` nearest normal objects.
 Evidence: the object's box and the features that deviate most from its nearest normal object.
@@ -23,11 +25,12 @@ from edge_agent.models.flow import Candidate, MotionFrontEnd, iter_motion, motio
 from edge_agent.models.registry import register
 
 BANK_FILE = "objects_bank.npz"
-FEATURES = ("row", "speed", "dx", "dy", "height", "width", "area")
+FEATURES = ("row", "speed", "dx", "dy", "height", "width", "area", "coherence", "spread")
 
 
 def object_features(c: Candidate, shape: tuple[int, int]) -> np.ndarray:
-    return np.array([c.y / shape[0], c.speed, c.dx, c.dy, c.h, c.w, np.sqrt(c.area)], np.float32)
+    return np.array([c.y / shape[0], c.speed, c.dx, c.dy, c.h, c.w, np.sqrt(c.area), c.coherence, c.spread],
+                    np.float32)
 
 
 def nearest_distances(queries: np.ndarray, bank: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -44,7 +47,7 @@ class ObjectsModel(AnomalyModel):
     """kNN over per-object motion/size features against the camera's normal objects."""
 
     type_key = "objects"
-    version = "1"
+    version = "2"
     capabilities = frozenset({Capability.OBJECTS, Capability.MOTION})
 
     def __init__(self, **params: Any) -> None:

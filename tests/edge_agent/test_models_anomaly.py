@@ -155,7 +155,7 @@ def test_objects_bank_is_capped_with_a_fixed_seed(normal_sim: list[SimFrame]) ->
     a, b = ObjectsModel(bank_size=50, seed=3), ObjectsModel(bank_size=50, seed=3)
     a.fit(_clips(normal_sim))
     b.fit(_clips(normal_sim))
-    assert a.bank is not None and b.bank is not None and a.bank.shape == (50, 7)
+    assert a.bank is not None and b.bank is not None and a.bank.shape == (50, 9)
     np.testing.assert_array_equal(a.bank, b.bank)
 
 
@@ -163,3 +163,29 @@ def test_objects_bank_is_capped_with_a_fixed_seed(normal_sim: list[SimFrame]) ->
 def test_unknown_coarse_preset_is_named() -> None:
     with pytest.raises(ConfigError, match="'turbo'"):
         MotionFrontEnd(MotionSettings(coarse_preset="turbo"))
+
+
+def _object_pair(upper_dx: int, lower_dx: int) -> tuple[np.ndarray, np.ndarray]:
+    """Two 240x360 frames with one textured walker-sized (16x28) object whose halves move by the given steps."""
+    rng = np.random.default_rng(0)
+    texture = rng.integers(40, 220, (28, 16), dtype=np.uint8)
+    background = np.full((240, 360), 128, np.uint8)
+    a, b = background.copy(), background.copy()
+    a[100:128, 150:166] = texture
+    b[100:114, 150 + upper_dx:166 + upper_dx] = texture[:14]
+    b[114:128, 150 + lower_dx:166 + lower_dx] = texture[14:]
+    return a, b
+
+
+def test_front_end_tells_a_rigid_mover_from_an_articulated_one() -> None:
+    front = MotionFrontEnd(MotionSettings(box=30, candidates=1))
+    rigid = front.compute(*_object_pair(4, 4)).candidates[0]
+    limbs = front.compute(*_object_pair(3, 6)).candidates[0]  # legs outpace the torso
+    assert rigid.coherence > 0.9 and rigid.spread < 1.1
+    assert limbs.coherence < rigid.coherence - 0.2
+    assert limbs.spread > rigid.spread + 0.3
+
+
+def test_coarse_scale_outside_the_pyramid_is_named() -> None:
+    with pytest.raises(ConfigError, match="coarse_scale.*5"):
+        MotionFrontEnd(MotionSettings(coarse_scale=5))
