@@ -5,9 +5,10 @@ of the frame, each refined with full-resolution flow. Per object the features ar
 (perspective: far objects are small and slow), speed, velocity (dx, dy), the height, width
 and area of its moving region, and how rigidly it moves (``coherence`` and ``spread`` of its flow
 vectors, see ``Candidate``): a bicycle ridden at walking speed is as fast as a walker but moves
-as one piece, while a walker's limbs swing against the torso. ``fit`` standardises the features of every object in the normal
-footage and keeps a bank of at most ``bank_size`` of them (a fixed-seed subsample); ``score`` is
-the largest distance from any object of the frame to its ``k`` nearest normal objects.
+as one piece, while a walker's limbs swing against the torso. ``fit`` standardises the features
+of every object in the normal footage and keeps a bank of at most ``bank_size`` of them (a
+fixed-seed subsample); ``score`` is the largest distance from any object of the frame to its ``k``
+nearest normal objects.
 Evidence: the object's box and the features that deviate most from its nearest normal object.
 """
 

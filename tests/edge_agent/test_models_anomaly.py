@@ -118,6 +118,15 @@ def test_corrupt_flow_statistics_name_the_file(tmp_path: Path, fitted_flow: Flow
         FlowModel.load(tmp_path, params)
 
 
+def test_objects_bank_from_before_the_rigidity_features_is_refused(tmp_path: Path, fitted_objects: ObjectsModel) -> None:
+    params = fitted_objects.save(tmp_path)
+    assert fitted_objects.bank is not None and fitted_objects.mean is not None and fitted_objects.std is not None
+    with open(tmp_path / "objects_bank.npz", "wb") as fh:  # a version-1 bank: 7 features, no coherence/spread
+        np.savez(fh, bank=fitted_objects.bank[:, :7], mean=fitted_objects.mean[:7], std=fitted_objects.std[:7])
+    with pytest.raises(ModelFileError, match=r"objects_bank.npz has shape \(\d+, 7\), expected \(n, 9\)"):
+        ObjectsModel.load(tmp_path, params)
+
+
 def test_bad_params_name_the_value() -> None:
     with pytest.raises(ConfigError, match="'sideways'"):
         FlowModel(normalize="sideways")
