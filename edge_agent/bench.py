@@ -48,6 +48,7 @@ from edge_agent import metrics as M
 from edge_agent.config import CameraConfig
 from edge_agent.errors import EdgeError, SourceError
 from edge_agent.models.base import Frame
+from edge_agent.models.flow import COARSE_SCALES, PRESETS, clear_cache
 from edge_agent.pipeline.consensus import KofN
 from edge_agent.pipeline.pipeline import Pipeline, fuse
 from edge_agent.pipeline.preprocess import Preprocess
@@ -232,8 +233,6 @@ def _dt(runs: Sequence[tuple[ClipRun, np.ndarray]]) -> float:
 # ---------------------------------------------------------------- speed
 def model_speed(pipeline: Pipeline, clip_frames: Sequence[Frame]) -> dict[str, float]:
     """Frames/s of each voting model alone (shared motion cache cleared, so each pays its front end)."""
-    from edge_agent.models.flow import clear_cache
-
     out = {}
     for m in pipeline.members:
         clear_cache()
@@ -341,9 +340,9 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     p.add_argument("--max-frames", type=int, default=None, help="use only the first N frames of each clip")
     p.add_argument("--speed-frames", type=int, default=300, help="frames timed per model alone")
     p.add_argument("--epochs", type=int, default=6, help="autoencoder training epochs")
-    p.add_argument("--coarse-preset", default="fast", choices=["ultrafast", "fast", "medium"],
+    p.add_argument("--coarse-preset", default="fast", choices=sorted(PRESETS),
                    help="DIS preset of the motion front end's half-resolution pass (all three models)")
-    p.add_argument("--coarse-scale", type=int, default=0, choices=[0, 1, 2],
+    p.add_argument("--coarse-scale", type=int, default=0, choices=list(COARSE_SCALES),
                    help="finest DIS pyramid level of that pass (1: quarter-resolution coarse flow, faster)")
     p.add_argument("--no-plots", action="store_true")
     return p.parse_args(list(argv))

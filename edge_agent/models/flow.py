@@ -85,13 +85,14 @@ class MotionSettings:
     box: int = 30  # object size in pixels (box-mean window)
     min_speed: float = 0.3  # px per gap below which nothing is a candidate
     coarse_preset: str = "fast"  # DIS preset of the half-resolution pass: "ultrafast" trades accuracy for speed
-    coarse_scale: int = 0  # finest DIS pyramid level of the half-resolution pass (1 = quarter-resolution flow, faster)
+    coarse_scale: int = 0  # finest DIS pyramid level of the half-resolution pass (1 = quarter resolution, faster)
 
     def validate(self) -> None:
         if self.coarse_preset not in PRESETS:
             raise ConfigError(f"coarse_preset must be one of {sorted(PRESETS)}, got {self.coarse_preset!r}")
-        if self.coarse_scale not in (0, 1, 2):
-            raise ConfigError(f"coarse_scale must be 0, 1 or 2 (finest DIS pyramid level), got {self.coarse_scale!r}")
+        if self.coarse_scale not in COARSE_SCALES:
+            raise ConfigError(f"coarse_scale must be one of {list(COARSE_SCALES)} (finest DIS pyramid level), "
+                              f"got {self.coarse_scale!r}")
         if self.gap < 1:
             raise ConfigError(f"flow gap must be >= 1 frame, got {self.gap}")
         if self.candidates < 1:
@@ -102,6 +103,8 @@ class MotionSettings:
 
 PRESETS = {"ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST, "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
            "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM}
+
+COARSE_SCALES = (0, 1, 2)  # finest pyramid levels offered for the half-resolution pass
 
 _CACHE: OrderedDict[tuple[Any, ...], Motion] = OrderedDict()
 _CACHE_LOCK = threading.Lock()
@@ -215,22 +218,24 @@ class MotionFrontEnd:
         n, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
         j = int(labels[py, px])
         bw, bh, area = (int(stats[j, 2]), int(stats[j, 3]), int(stats[j, 4])) if j > 0 else (0, 0, 0)
-        coherence, spread = rigidity(flow[window])
+        coherence, spread = rigidity(flow[window], mag[window])
         return Candidate(x=x0 + px, y=y0 + py, speed=peak, dx=float(v[0]), dy=float(v[1]), h=bh, w=bw, area=area,
                          coherence=coherence, spread=spread)
 
 
-def rigidity(flow: np.ndarray, min_pixels: int = 5) -> tuple[float, float]:
-    """(coherence, spread) of the moving pixels of a flow window; (0, 0) when too little moves (see :class:`Candidate`)."""
-    vectors = flow.reshape(-1, 2)
-    mag = np.sqrt((vectors * vectors).sum(1))
-    moving = vectors[mag > max(0.5, 0.3 * float(mag.max(initial=0.0)))]
-    if len(moving) < min_pixels:
+def rigidity(flow: np.ndarray, mag: np.ndarray, min_pixels: int = 5) -> tuple[float, float]:
+    """(coherence, spread) of the moving pixels of a flow window and its magnitudes (see :class:`Candidate`).
+
+    (0, 0) when fewer than ``min_pixels`` move.
+    """
+    speeds = mag.ravel()
+    keep = speeds > max(0.5, 0.3 * float(speeds.max(initial=0.0)))
+    if int(keep.sum()) < min_pixels:
         return 0.0, 0.0
+    moving, speeds = flow.reshape(-1, 2)[keep], speeds[keep]
     median = np.median(moving, axis=0)
     length = float(np.hypot(median[0], median[1])) + 1e-6
     deviation = np.sqrt(((moving - median) ** 2).sum(1))
-    speeds = np.sqrt((moving * moving).sum(1))
     return float((deviation < 0.3 * length).mean()), float(np.percentile(speeds, 90) / length)
 
 
@@ -405,5 +410,5 @@ class FlowModel(AnomalyModel):
         return model
 
 
-__all__ = ["Candidate", "FlowModel", "Motion", "MotionFrontEnd", "MotionSettings", "clear_cache", "frame_key",
-           "iter_motion", "motion_settings", "resolve_box", "rigidity"]
+__all__ = ["COARSE_SCALES", "Candidate", "FlowModel", "Motion", "MotionFrontEnd", "MotionSettings", "clear_cache",
+           "frame_key", "iter_motion", "motion_settings", "resolve_box", "rigidity"]
