@@ -188,6 +188,9 @@ def load_bundle(path: Path | str, *, policy: Policy | None = None) -> Bundle:
     for entry in manifest.models:  # policy first: refuse before reading any weights
         cls = get_model_class(entry.type)
         check_policy(entry.name, {*entry.capabilities, *cls.capabilities}, policy)
+        if entry.version != cls.version:
+            raise BundleError(f"bundle {label}: model {entry.name!r} was fitted by version {entry.version} of "
+                              f"{entry.type!r}, this agent runs version {cls.version}; refit it with 'vad-edge train'")
         classes.append(cls)
     verify_files(root, manifest, label)
     members = []

@@ -5,16 +5,26 @@ of the frame, each refined with full-resolution flow. Per object the features ar
 (perspective: far objects are small and slow), speed, velocity (dx, dy), the height, width
 and area of its moving region, and how rigidly it moves (``coherence`` and ``spread`` of its flow
 vectors, see ``Candidate``): a bicycle ridden at walking speed is as fast as a walker but moves
-as one piece, while a walker's limbs swing against the torso. ``fit`` standardises the features
-of every object in the normal footage and keeps a bank of at most ``bank_size`` of them (a
-fixed-seed subsample); ``score`` is the largest distance from any object of the frame to its ``k``
-nearest normal objects.
-Evidence: the object's box and the features that deviate most from its nearest normal object.
+as one piece, while a walker's limbs swing against the torso.
+
+Objects are tracked over frames (:class:`ObjectTracker`: each track's position is predicted from
+its velocity, and each object joins the nearest prediction within one object size), and an
+object's features are the mean over its track's last ``track_s`` seconds (default 1 s, about one
+gait cycle): a single frame catches a walker mid-stride or a noisy flow estimate, a second of
+track shows how the object really moves. ``fit`` standardises the tracked features of every
+object in the normal footage and keeps a bank of at most ``bank_size`` of them (a fixed-seed
+subsample); ``score`` is the largest distance from any object of the frame to its ``k`` nearest
+normal objects.
+Evidence: the object's box, how long it has been tracked, and the features that deviate most
+from its nearest normal object.
 """
 
 from __future__ import annotations
 
+import math
+from collections import deque
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Self
 
@@ -22,7 +32,7 @@ import numpy as np
 
 from edge_agent.errors import ConfigError, ModelFileError, NotFitted
 from edge_agent.models.base import AnomalyModel, Capability, Evidence, Frame, ModelScore, ProgressFn
-from edge_agent.models.flow import Candidate, MotionFrontEnd, iter_motion, motion_settings, resolve_box
+from edge_agent.models.flow import Candidate, MotionFrontEnd, motion_settings, resolve_box
 from edge_agent.models.registry import register
 
 BANK_FILE = "objects_bank.npz"
@@ -32,6 +42,62 @@ FEATURES = ("row", "speed", "dx", "dy", "height", "width", "area", "coherence", 
 def object_features(c: Candidate, shape: tuple[int, int]) -> np.ndarray:
     return np.array([c.y / shape[0], c.speed, c.dx, c.dy, c.h, c.w, np.sqrt(c.area), c.coherence, c.spread],
                     np.float32)
+
+
+@dataclass
+class Track:
+    x: float
+    y: float
+    vx: float  # px per frame
+    vy: float
+    index: int  # frame index of the last sighting
+    ts: float  # timestamp of the last sighting
+    history: deque[tuple[float, np.ndarray]] = field(default_factory=deque)  # (ts, features)
+
+    def features(self) -> np.ndarray:
+        return np.mean([f for _, f in self.history], axis=0)
+
+
+class ObjectTracker:
+    """Greedy nearest-prediction tracking of the front end's objects; features averaged over each track.
+
+    A track's next position is its last one plus its velocity (the object's flow, per frame) times
+    the frames since; an object joins the nearest unclaimed prediction within ``max_dist`` pixels,
+    else starts a new track. A track unseen for more than ``max_gap_s`` seconds ends, and only
+    the last ``window_s`` seconds of a track are averaged.
+    """
+
+    def __init__(self, max_dist: float, window_s: float = 1.0, max_gap_s: float = 0.3) -> None:
+        self.max_dist, self.window_s, self.max_gap_s = max_dist, window_s, max_gap_s
+        self.tracks: list[Track] = []
+
+    def reset(self) -> None:
+        self.tracks.clear()
+
+    def update(self, frame: Frame, objects: Sequence[Candidate], feats: np.ndarray, gap: int) -> list[Track]:
+        """The track of each of ``objects`` (in order), after adding this frame's ``feats`` rows to it."""
+        self.tracks = [t for t in self.tracks if frame.ts - t.ts <= self.max_gap_s]
+        predicted = [(t.x + t.vx * (frame.index - t.index), t.y + t.vy * (frame.index - t.index)) for t in self.tracks]
+        pairs = sorted((math.hypot(px - c.x, py - c.y), ti, ci)
+                       for ti, (px, py) in enumerate(predicted) for ci, c in enumerate(objects))
+        claimed: dict[int, Track] = {}
+        taken: set[int] = set()
+        for d, ti, ci in pairs:
+            if d <= self.max_dist and ti not in taken and ci not in claimed:
+                taken.add(ti)
+                claimed[ci] = self.tracks[ti]
+        out = []
+        for ci, c in enumerate(objects):
+            t = claimed.get(ci)
+            if t is None:
+                t = Track(x=0.0, y=0.0, vx=0.0, vy=0.0, index=frame.index, ts=frame.ts)
+                self.tracks.append(t)
+            t.x, t.y, t.vx, t.vy, t.index, t.ts = float(c.x), float(c.y), c.dx / gap, c.dy / gap, frame.index, frame.ts
+            t.history.append((frame.ts, feats[ci]))
+            while t.history and frame.ts - t.history[0][0] > self.window_s - 1e-9:
+                t.history.popleft()
+            out.append(t)
+        return out
 
 
 def nearest_distances(queries: np.ndarray, bank: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -48,7 +114,7 @@ class ObjectsModel(AnomalyModel):
     """kNN over per-object motion/size features against the camera's normal objects."""
 
     type_key = "objects"
-    version = "2"
+    version = "3"  # 2: per-frame features; 3: features averaged over tracks
     capabilities = frozenset({Capability.OBJECTS, Capability.MOTION})
 
     def __init__(self, **params: Any) -> None:
@@ -56,19 +122,48 @@ class ObjectsModel(AnomalyModel):
         self.k = int(params.get("k", 1))
         self.bank_size = int(params.get("bank_size", 5000))
         self.seed = int(params.get("seed", 0))
+        self.track_s = float(params.get("track_s", 1.0))
         if self.k < 1 or self.bank_size < self.k:
             raise ConfigError(f"objects needs k >= 1 and bank_size >= k, got k={self.k}, bank_size={self.bank_size}")
+        if not 0.0 < self.track_s <= 60.0:
+            raise ConfigError(f"objects track_s (seconds of track averaged) must be in (0, 60], got {self.track_s}")
         self.box: int | None = int(params["box"]) if isinstance(params.get("box"), int) else None
         self.mean: np.ndarray | None = None
         self.std: np.ndarray | None = None
         self.bank: np.ndarray | None = None  # standardised features
-        self.front = MotionFrontEnd(motion_settings(params, self.box)) if self.box is not None else None
+        self.front: MotionFrontEnd | None = None
+        self.tracker: ObjectTracker | None = None
+        if self.box is not None:
+            self._start(self.box)
+
+    def _start(self, box: int) -> None:
+        self.box = box
+        self.front = MotionFrontEnd(motion_settings(self.params, box))
+        self.tracker = ObjectTracker(max_dist=float(box), window_s=self.track_s)
+
+    def _tracked(self, frame: Frame) -> tuple[tuple[Candidate, ...], np.ndarray, list[Track]]:
+        """This frame's objects, their track-averaged features and their tracks (front end and tracker state advance)."""
+        assert self.front is not None and self.tracker is not None
+        motion = self.front(frame)
+        objects = motion.candidates if motion is not None else ()
+        if not objects:
+            self.tracker.update(frame, (), np.zeros((0, len(FEATURES)), np.float32), self.front.s.gap)
+            return (), np.zeros((0, len(FEATURES)), np.float32), []
+        per_frame = np.stack([object_features(c, frame.shape) for c in objects])
+        tracks = self.tracker.update(frame, objects, per_frame, self.front.s.gap)
+        return objects, np.stack([t.features() for t in tracks]).astype(np.float32), tracks
 
     def fit(self, clips: Sequence[Iterable[Frame]], *, progress: ProgressFn | None = None) -> None:
         frames = [list(c) for c in clips]
-        self.box = resolve_box(self.params, frames)
-        self.front = MotionFrontEnd(motion_settings(self.params, self.box))
-        feats = [object_features(c, f.shape) for f, m in iter_motion(self.front, frames, progress) for c in m.candidates]
+        self._start(resolve_box(self.params, frames))
+        feats = []
+        for clip in frames:
+            self.reset()
+            for frame in clip:
+                feats.extend(self._tracked(frame)[1])
+                if progress:
+                    progress(1)
+        self.reset()
         if not feats:
             raise ConfigError("objects: no moving objects in the normal footage; cannot learn a bank "
                               "(check the ROI, or drop this model for a static scene)")
@@ -83,23 +178,25 @@ class ObjectsModel(AnomalyModel):
     def reset(self) -> None:
         if self.front is not None:
             self.front.reset()
+        if self.tracker is not None:
+            self.tracker.reset()
 
     def score(self, frame: Frame) -> ModelScore:
         if self.front is None or self.bank is None or self.mean is None or self.std is None:
             raise NotFitted(f"model {self.type_key!r} must be fitted (or loaded from a bundle) before score()")
-        motion = self.front(frame)
-        if motion is None or not motion.candidates:
+        objects, x, tracks = self._tracked(frame)
+        if not objects:
             return ModelScore(raw=0.0)
-        x = np.stack([object_features(c, frame.shape) for c in motion.candidates])
         z = ((x - self.mean) / self.std).astype(np.float32)
         dist, nearest = nearest_distances(z, self.bank, self.k)
         i = int(np.argmax(dist))
-        c = motion.candidates[i]
-        return ModelScore(raw=float(dist[i]), evidence=self._evidence(c, z[i], self.bank[nearest[i]], float(dist[i])),
-                          boxes=(c.box,))
+        c = objects[i]
+        return ModelScore(raw=float(dist[i]), boxes=(c.box,),
+                          evidence=self._evidence(c, len(tracks[i].history), z[i], self.bank[nearest[i]], float(dist[i])))
 
-    def _evidence(self, c: Candidate, z: np.ndarray, near: np.ndarray, dist: float) -> tuple[Evidence, ...]:
-        ev = [Evidence("box", "object kNN distance", dist, tuple(float(v) for v in c.box))]
+    def _evidence(self, c: Candidate, seen: int, z: np.ndarray, near: np.ndarray, dist: float) -> tuple[Evidence, ...]:
+        ev = [Evidence("box", "object kNN distance", dist, tuple(float(v) for v in c.box)),
+              Evidence("feature", f"features averaged over the last {seen} frames of its track", float(seen))]
         dev = np.abs(z - near)
         for j in np.argsort(-dev)[:2]:
             ev.append(Evidence("feature", f"{FEATURES[j]} off normal by {dev[j]:.1f} sd", float(dev[j])))
@@ -121,10 +218,10 @@ class ObjectsModel(AnomalyModel):
                 model.bank, model.mean, model.std = data["bank"], data["mean"], data["std"]
         except (OSError, ValueError, KeyError) as err:
             raise ModelFileError(f"objects bank {path} is unreadable: {err}") from err
-        if model.bank.ndim != 2 or model.bank.shape[1] != len(FEATURES) or model.front is None:
+        if model.bank.ndim != 2 or model.bank.shape[1] != len(FEATURES) or model.box is None:
             raise ModelFileError(f"objects bank {path} has shape {model.bank.shape}, expected (n, {len(FEATURES)}) "
                                  "and params with a fitted 'box'")
         return model
 
 
-__all__ = ["FEATURES", "ObjectsModel", "nearest_distances", "object_features"]
+__all__ = ["FEATURES", "ObjectTracker", "ObjectsModel", "Track", "nearest_distances", "object_features"]

@@ -124,3 +124,12 @@ def test_writing_a_bundle_never_overwrites_a_directory_that_is_not_one(tmp_path,
     assert (home / "thesis.txt").read_text() == "precious"
     _write(tmp_path / "b", fitted)
     _write(tmp_path / "b", fitted)  # re-training over an old bundle is fine
+
+
+def test_bundle_fitted_by_another_model_version_is_refused(tmp_path, fitted):
+    path = _write(tmp_path / "b", fitted)
+    data = json.loads((path / "manifest.json").read_text())
+    data["models"][1]["version"] = "0"  # e.g. an objects bank from before tracking: same shape, other meaning
+    (path / "manifest.json").write_text(json.dumps(data))
+    with pytest.raises(BundleError, match=r"'coarse' was fitted by version 0 .*refit"):
+        load_bundle(path)

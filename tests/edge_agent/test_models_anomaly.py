@@ -10,8 +10,8 @@ import pytest
 from edge_agent.errors import ConfigError, ModelFileError, NotFitted
 from edge_agent.metrics import roc_auc
 from edge_agent.models.base import Frame
-from edge_agent.models.flow import FlowModel, MotionFrontEnd, MotionSettings, clear_cache
-from edge_agent.models.objects import ObjectsModel
+from edge_agent.models.flow import Candidate, FlowModel, MotionFrontEnd, MotionSettings, clear_cache
+from edge_agent.models.objects import FEATURES, ObjectsModel, ObjectTracker, Track
 from edge_agent.models.registry import get_model_class
 from edge_agent.sim import SimFrame
 
@@ -198,3 +198,48 @@ def test_front_end_tells_a_rigid_mover_from_an_articulated_one() -> None:
 def test_coarse_scale_outside_the_pyramid_is_named() -> None:
     with pytest.raises(ConfigError, match="coarse_scale.*5"):
         MotionFrontEnd(MotionSettings(coarse_scale=5))
+
+
+def _walker(x: float, y: float, dx: float, feature: float) -> tuple[Candidate, np.ndarray]:
+    c = Candidate(x=int(round(x)), y=int(round(y)), speed=abs(dx), dx=dx, dy=0.0, h=20, w=10, area=150)
+    return c, np.full(len(FEATURES), feature, np.float32)
+
+
+def test_tracker_keeps_two_crossing_objects_apart_and_averages_each_over_its_window() -> None:
+    tracker = ObjectTracker(max_dist=30.0, window_s=0.5)
+    gray = np.zeros((240, 360), np.uint8)
+    seen: list[list[Track]] = []
+    for i in range(12):  # 10 fps; one object goes right, one left, passing each other at frame 5-6
+        frame = Frame(index=i, ts=i / 10, gray=gray)
+        a, fa = _walker(100 + 10 * i, 120, dx=20.0, feature=float(i))  # flow over gap=2 frames: 20 px
+        b, fb = _walker(210 - 10 * i, 128, dx=-20.0, feature=100.0 + i)
+        seen.append(tracker.update(frame, (a, b), np.stack([fa, fb]), gap=2))
+    ids = {id(t) for t in seen[0]}
+    assert all({id(t) for t in tracks} == ids for tracks in seen), "identities swapped or lost"
+    right, left = seen[-1]
+    assert len(right.history) == 5  # the last 0.5 s of frames
+    assert right.features()[0] == pytest.approx(np.mean(range(7, 12)))
+    assert left.features()[0] == pytest.approx(100 + np.mean(range(7, 12)))
+
+
+def test_tracker_ends_a_track_unseen_for_longer_than_the_gap() -> None:
+    tracker = ObjectTracker(max_dist=30.0, window_s=1.0, max_gap_s=0.3)
+    gray = np.zeros((240, 360), np.uint8)
+    c, f = _walker(100, 100, dx=0.0, feature=1.0)
+    first = tracker.update(Frame(index=0, ts=0.0, gray=gray), (c,), f[None], gap=2)[0]
+    assert tracker.update(Frame(index=2, ts=0.2, gray=gray), (c,), f[None], gap=2)[0] is first
+    assert tracker.update(Frame(index=7, ts=0.7, gray=gray), (c,), f[None], gap=2)[0] is not first
+
+
+def test_objects_evidence_says_how_long_the_object_was_tracked(fitted_objects: ObjectsModel,
+                                                               anomalous_sim: list[SimFrame]) -> None:
+    fitted_objects.reset()
+    scored = [fitted_objects.score(f) for f in to_frames(anomalous_sim)]
+    spans = [e.value for s in scored for e in s.evidence if "frames of its track" in e.label]
+    assert spans and max(spans) >= 5  # objects are followed over frames, not scored one frame at a time
+    assert max(spans) <= fitted_objects.track_s * 10 + 1  # the simulator runs at 10 fps
+
+
+def test_objects_track_window_must_be_positive() -> None:
+    with pytest.raises(ConfigError, match="track_s.*0"):
+        ObjectsModel(track_s=0)
