@@ -1,12 +1,18 @@
-"""Patch autoencoder model (``type: autoencoder``): reconstruction error of moving patches, via onnxruntime.
+"""Patch autoencoder model (``type: autoencoder``): reconstruction error at moving objects, via onnxruntime.
 
 Input per patch (``patch`` x ``patch`` at half resolution, stride ``patch / 2``, only where at
 least a quarter of the patch moves): the gray patch normalised by its own mean and contrast, and
 the two components of the motion front end's coarse flow (``models/flow.py``). So the network
 learns what normal moving things look like *and* how they move (walking legs versus a rigid
 bicycle). ``fit`` trains it with torch (``edge_agent.training.autoencoder``, imported only there)
-and exports ONNX; scoring runs the ONNX model with onnxruntime and never imports torch. ``raw`` is
-the largest per-patch mean squared error of the frame; evidence is that patch's box.
+and exports ONNX; scoring runs the ONNX model with onnxruntime and never imports torch.
+
+Scoring looks where the front end found moving objects: each object's error is the mean error of
+the moving patches that overlap its box by at least a quarter of their side, objects are tracked
+over frames like the objects model does (``ObjectTracker``), and ``raw`` is the largest error
+averaged over the last ``track_s`` seconds of an object's track (1 s by default). One frame's
+error of one patch is noisy (a walker mid-stride, a texture edge); an object that looks wrong for
+a second is not. Only the patches near objects go through the network. Evidence: that object's box.
 """
 
 from __future__ import annotations
@@ -20,7 +26,8 @@ import numpy as np
 
 from edge_agent.errors import ConfigError, ModelFileError, NotFitted
 from edge_agent.models.base import AnomalyModel, Capability, Evidence, Frame, ModelScore, ProgressFn
-from edge_agent.models.flow import MotionFrontEnd, iter_motion, motion_settings, resolve_box
+from edge_agent.models.flow import Candidate, MotionFrontEnd, iter_motion, motion_settings, resolve_box
+from edge_agent.models.objects import ObjectTracker
 from edge_agent.models.registry import register
 from edge_agent.models.runtimes import check_input, onnx_session
 
@@ -60,7 +67,7 @@ class AutoencoderModel(AnomalyModel):
     """Convolutional patch autoencoder on appearance + motion, run with onnxruntime."""
 
     type_key = "autoencoder"
-    version = "1"
+    version = "2"  # 1: largest patch error of the frame; 2: error at tracked objects
     capabilities = frozenset({Capability.APPEARANCE, Capability.MOTION})
 
     def __init__(self, **params: Any) -> None:
@@ -70,8 +77,14 @@ class AutoencoderModel(AnomalyModel):
             raise ConfigError(f"autoencoder patch must be >= 8 and divisible by 4, got {self.patch}")
         self.threads = int(params.get("threads", 1))
         self.runtime = str(params.get("runtime", "cpu"))
+        self.track_s = float(params.get("track_s", 1.0))
+        if not 0.0 < self.track_s <= 60.0:
+            raise ConfigError(f"autoencoder track_s (seconds of track averaged) must be in (0, 60], got {self.track_s}")
         self.box: int | None = int(params["box"]) if isinstance(params.get("box"), int) else None
-        self.front = MotionFrontEnd(motion_settings(params, self.box)) if self.box is not None else None
+        self.front: MotionFrontEnd | None = None
+        self.tracker: ObjectTracker | None = None
+        if self.box is not None:
+            self._start(self.box)
         self.session: Any = None
         self.onnx_bytes: bytes | None = None
 
@@ -90,13 +103,17 @@ class AutoencoderModel(AnomalyModel):
         from edge_agent.training.autoencoder import TrainSettings, export_onnx, train_autoencoder
 
         frames = [list(c) for c in clips]
-        self.box = resolve_box(self.params, frames)
-        self.front = MotionFrontEnd(motion_settings(self.params, self.box))
+        self._start(resolve_box(self.params, frames))
         patches = self.training_patches(frames, progress)
         settings = TrainSettings(epochs=int(self.params.get("epochs", 6)), latent=int(self.params.get("latent", 32)),
                                  seed=int(self.params.get("seed", 0)), threads=int(self.params.get("train_threads", 2)))
         net = train_autoencoder(patches, settings)
         self._use_onnx(export_onnx(net, CHANNELS, self.patch), "<trained in memory>")
+
+    def _start(self, box: int) -> None:
+        self.box = box
+        self.front = MotionFrontEnd(motion_settings(self.params, box))
+        self.tracker = ObjectTracker(max_dist=float(box), window_s=self.track_s)
 
     def _use_onnx(self, data: bytes, label: str) -> None:
         import tempfile
@@ -112,27 +129,52 @@ class AutoencoderModel(AnomalyModel):
     def reset(self) -> None:
         if self.front is not None:
             self.front.reset()
+        if self.tracker is not None:
+            self.tracker.reset()
 
     def reconstruction_errors(self, patches: np.ndarray) -> np.ndarray:
         recon = self.session.run(None, {self.session.get_inputs()[0].name: patches})[0]
         return np.asarray(((recon - patches) ** 2).mean(axis=(1, 2, 3)), np.float64)
 
+    def object_errors(self, frame: Frame, coarse: np.ndarray, objects: Sequence[Candidate]) -> np.ndarray:
+        """Per object, the mean reconstruction error of the moving patches overlapping its box (0 if none)."""
+        assert self.box is not None
+        patches, corners = motion_patches(frame.gray, coarse, self.patch)
+        out = np.zeros(len(objects))
+        if len(patches) == 0:
+            return out
+        scale = frame.shape[1] / coarse.shape[1]
+        side = self.patch * scale  # patch side in full-resolution pixels
+        centres = (corners + self.patch / 2) * scale  # (y, x)
+        reach = self.box / 2 + side / 4  # centre distance at which a patch still overlaps the box by a quarter side
+        near = [(np.abs(centres[:, 0] - c.y) <= reach) & (np.abs(centres[:, 1] - c.x) <= reach) for c in objects]
+        used = np.any(near, axis=0)
+        if not used.any():
+            return out
+        err = np.zeros(len(patches))
+        err[used] = self.reconstruction_errors(np.ascontiguousarray(patches[used]))
+        for i, mask in enumerate(near):
+            if mask.any():
+                out[i] = float(err[mask].mean())
+        return out
+
     def score(self, frame: Frame) -> ModelScore:
-        if self.front is None or self.session is None:
+        if self.front is None or self.tracker is None or self.session is None:
             raise NotFitted(f"model {self.type_key!r} must be fitted (or loaded from a bundle) before score()")
         motion = self.front(frame)
         if motion is None:
             return ModelScore(raw=0.0)
-        patches, corners = motion_patches(frame.gray, motion.coarse, self.patch)
-        if len(patches) == 0:
+        objects = motion.candidates
+        err = self.object_errors(frame, motion.coarse, objects)
+        tracks = self.tracker.update(frame, objects, err[:, None], self.front.s.gap)
+        if not objects:
             return ModelScore(raw=0.0)
-        err = self.reconstruction_errors(patches)
-        i = int(np.argmax(err))
-        scale = frame.shape[1] / motion.coarse.shape[1]
-        y, x = corners[i]
-        box = (int(x * scale), int(y * scale), int(self.patch * scale), int(self.patch * scale))
-        ev = (Evidence("box", "patch reconstruction error", float(err[i]), tuple(float(v) for v in box)),)
-        return ModelScore(raw=float(err[i]), evidence=ev, boxes=(box,))
+        tracked = np.array([float(t.features()[0]) for t in tracks])
+        i = int(np.argmax(tracked))
+        box = objects[i].box
+        ev = (Evidence("box", f"patch reconstruction error over the last {len(tracks[i].history)} frames of its track",
+                       float(tracked[i]), tuple(float(v) for v in box)),)
+        return ModelScore(raw=float(tracked[i]), evidence=ev, boxes=(box,))
 
     # -- persistence
     def save(self, directory: Path) -> dict[str, Any]:

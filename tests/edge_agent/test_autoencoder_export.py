@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edge_agent.errors import ModelFileError
+from edge_agent.errors import ConfigError, ModelFileError
 from edge_agent.models.autoencoder import AutoencoderModel, motion_patches
 from edge_agent.models.flow import clear_cache
 from edge_agent.sim import SimFrame
@@ -90,3 +90,16 @@ def test_inference_module_does_not_import_torch() -> None:
             "edge_agent.bench; print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_error_is_measured_at_tracked_objects(fitted_ae: AutoencoderModel, anomalous_sim: list[SimFrame]) -> None:
+    fitted_ae.reset()
+    scored = [fitted_ae.score(f) for f in to_frames(anomalous_sim[:80])]
+    spans = [int(e.label.split("last ")[1].split(" frames")[0]) for s in scored for e in s.evidence]
+    assert spans and max(spans) >= 5  # the error of one object is averaged over its track, not one frame
+    assert all(s.boxes and s.evidence[0].where == tuple(map(float, s.boxes[0])) for s in scored if s.raw > 0)
+
+
+def test_track_window_must_be_positive() -> None:
+    with pytest.raises(ConfigError, match="track_s.*-1"):
+        AutoencoderModel(track_s=-1)
