@@ -195,8 +195,8 @@ class ObjectsModel(AnomalyModel):
                           evidence=self._evidence(c, len(tracks[i].history), z[i], self.bank[nearest[i]], float(dist[i])))
 
     def _evidence(self, c: Candidate, seen: int, z: np.ndarray, near: np.ndarray, dist: float) -> tuple[Evidence, ...]:
-        ev = [Evidence("box", "object kNN distance", dist, tuple(float(v) for v in c.box)),
-              Evidence("feature", f"features averaged over the last {seen} frames of its track", float(seen))]
+        ev = [Evidence("box", f"object kNN distance, features over the last {seen} frames of its track", dist,
+                       tuple(float(v) for v in c.box))]
         dev = np.abs(z - near)
         for j in np.argsort(-dev)[:2]:
             ev.append(Evidence("feature", f"{FEATURES[j]} off normal by {dev[j]:.1f} sd", float(dev[j])))

@@ -235,7 +235,7 @@ def test_objects_evidence_says_how_long_the_object_was_tracked(fitted_objects: O
                                                                anomalous_sim: list[SimFrame]) -> None:
     fitted_objects.reset()
     scored = [fitted_objects.score(f) for f in to_frames(anomalous_sim)]
-    spans = [e.value for s in scored for e in s.evidence if "frames of its track" in e.label]
+    spans = [int(e.label.split("last ")[1].split(" frames")[0]) for s in scored for e in s.evidence if e.kind == "box"]
     assert spans and max(spans) >= 5  # objects are followed over frames, not scored one frame at a time
     assert max(spans) <= fitted_objects.track_s * 10 + 1  # the simulator runs at 10 fps
 
