@@ -25,8 +25,8 @@ import cv2
 import numpy as np
 
 from edge_agent.errors import ConfigError, ModelFileError, NotFitted
-from edge_agent.models.base import AnomalyModel, Capability, Evidence, Frame, ModelScore, ProgressFn
-from edge_agent.models.flow import Candidate, MotionFrontEnd, iter_motion, motion_settings, resolve_box
+from edge_agent.models.base import AnomalyModel, Capability, Evidence, Frame, ModelScore, ProgressFn, param
+from edge_agent.models.flow import Candidate, MotionFrontEnd, check_motion_params, iter_motion, motion_settings, resolve_box
 from edge_agent.models.objects import ObjectTracker
 from edge_agent.models.registry import register
 from edge_agent.models.runtimes import check_input, onnx_session
@@ -72,12 +72,13 @@ class AutoencoderModel(AnomalyModel):
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
-        self.patch = int(params.get("patch", 16))
+        self.patch = param(params, "patch", 16)
         if self.patch < 8 or self.patch % 4:
             raise ConfigError(f"autoencoder patch must be >= 8 and divisible by 4, got {self.patch}")
-        self.threads = int(params.get("threads", 1))
+        self.threads = param(params, "threads", 1)
         self.runtime = str(params.get("runtime", "cpu"))
-        self.track_s = float(params.get("track_s", 1.0))
+        check_motion_params(params)
+        self.track_s = param(params, "track_s", 1.0, float)
         if not 0.0 < self.track_s <= 60.0:
             raise ConfigError(f"autoencoder track_s (seconds of track averaged) must be in (0, 60], got {self.track_s}")
         self.box: int | None = int(params["box"]) if isinstance(params.get("box"), int) else None
@@ -93,9 +94,9 @@ class AutoencoderModel(AnomalyModel):
         assert self.front is not None
         chunks = [motion_patches(f.gray, m.coarse, self.patch)[0] for f, m in iter_motion(self.front, clips, progress)]
         patches = np.concatenate(chunks) if chunks else np.zeros((0, CHANNELS, self.patch, self.patch), np.float32)
-        cap = int(self.params.get("max_patches", 40000))
+        cap = param(self.params, "max_patches", 40000)
         if len(patches) > cap:
-            rng = np.random.default_rng(int(self.params.get("seed", 0)))
+            rng = np.random.default_rng(param(self.params, "seed", 0))
             patches = patches[np.sort(rng.choice(len(patches), cap, replace=False))]
         return patches
 
@@ -105,8 +106,8 @@ class AutoencoderModel(AnomalyModel):
         frames = [list(c) for c in clips]
         self._start(resolve_box(self.params, frames))
         patches = self.training_patches(frames, progress)
-        settings = TrainSettings(epochs=int(self.params.get("epochs", 6)), latent=int(self.params.get("latent", 32)),
-                                 seed=int(self.params.get("seed", 0)), threads=int(self.params.get("train_threads", 2)))
+        settings = TrainSettings(epochs=param(self.params, "epochs", 6), latent=param(self.params, "latent", 32),
+                                 seed=param(self.params, "seed", 0), threads=param(self.params, "train_threads", 2))
         net = train_autoencoder(patches, settings)
         self._use_onnx(export_onnx(net, CHANNELS, self.patch), "<trained in memory>")
 

@@ -45,6 +45,8 @@ from typing import Any, ClassVar, Literal, Self
 
 import numpy as np
 
+from edge_agent.errors import ConfigError
+
 
 class Capability(StrEnum):
     MOTION = "motion"
@@ -127,6 +129,18 @@ class InputSpec:
 ProgressFn = Callable[[int], None]
 
 
+def param(params: dict[str, Any], key: str, default: int | float, kind: type[int] | type[float] = int) -> Any:
+    """``params[key]`` (or ``default``) as an int or float; a value that is not one names the param (ConfigError)."""
+    value = params.get(key, default)
+    try:
+        if isinstance(value, bool) or (kind is int and isinstance(value, float) and not value.is_integer()):
+            raise TypeError
+        return kind(value)
+    except (TypeError, ValueError):
+        what = "an integer" if kind is int else "a number"
+        raise ConfigError(f"model param {key!r} must be {what}, got {value!r}") from None
+
+
 class AnomalyModel(ABC):
     """Base class of every model plug-in (anomaly scorers, detectors, zone rules)."""
 
@@ -140,9 +154,9 @@ class AnomalyModel(ABC):
 
     def __init__(self, **params: Any) -> None:
         self.params: dict[str, Any] = dict(params)
-        width = int(params.get("width", 360))
-        height = int(params.get("height", 240))
-        self.input_spec = InputSpec(width=width, height=height, channels=int(params.get("channels", 1)))
+        width = param(params, "width", 360)
+        height = param(params, "height", 240)
+        self.input_spec = InputSpec(width=width, height=height, channels=param(params, "channels", 1))
 
     def fit(self, clips: Sequence[Iterable[Frame]], *, progress: ProgressFn | None = None) -> None:
         """Learn normality from normal footage only. ``progress(n)`` reports frames done."""
@@ -198,4 +212,5 @@ __all__ = [
     "ModelScore",
     "ProgressFn",
     "blank_frame",
+    "param",
 ]

@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 
 from edge_agent.errors import ConfigError, ModelFileError
-from edge_agent.models.base import AnomalyModel, Capability, Evidence, Frame, ModelScore
+from edge_agent.models.base import AnomalyModel, Capability, Evidence, Frame, ModelScore, param
 from edge_agent.models.registry import register
 from edge_agent.models.runtimes import check_input, onnx_session
 
@@ -64,8 +64,8 @@ class ClipOnnx(AnomalyModel):
                 raise ConfigError(f"clip_onnx needs {key}")
         self.encoder_path = Path(params["encoder_path"])
         self.prompts_path = Path(params["prompts_path"])
-        self.logit_scale = float(params.get("logit_scale", 100.0))
-        self.every_n = max(1, int(params.get("every_n", 1)))  # run the encoder on every n-th frame
+        self.logit_scale = param(params, "logit_scale", 100.0, float)
+        self.every_n = max(1, param(params, "every_n", 1))  # run the encoder on every n-th frame
         self.session = onnx_session(self.encoder_path, params.get("runtime", "auto"))
         shape = check_input(self.session, self.encoder_path, [None, 3, None, None])
         self.in_h = shape[2] if isinstance(shape[2], int) else 224

@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from edge_agent.errors import ConfigError, ModelFileError
-from edge_agent.models.base import AnomalyModel, Capability, Evidence, Frame, ModelScore
+from edge_agent.models.base import AnomalyModel, Capability, Evidence, Frame, ModelScore, param
 from edge_agent.models.registry import register
 from edge_agent.models.runtimes import check_input, onnx_session
 
@@ -41,9 +41,9 @@ class FaceHaar(AnomalyModel):
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
-        self.scale_factor = float(params.get("scale_factor", 1.2))
-        self.min_neighbors = int(params.get("min_neighbors", 4))
-        self.min_size = int(params.get("min_size", 16))
+        self.scale_factor = param(params, "scale_factor", 1.2, float)
+        self.min_neighbors = param(params, "min_neighbors", 4)
+        self.min_size = param(params, "min_size", 16)
         self.cascade = _cascade()
 
     def detect(self, gray: np.ndarray) -> list[tuple[int, int, int, int]]:

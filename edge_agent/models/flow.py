@@ -37,7 +37,7 @@ import cv2
 import numpy as np
 
 from edge_agent.errors import ConfigError, ModelFileError, NotFitted
-from edge_agent.models.base import AnomalyModel, Capability, Evidence, Frame, ModelScore, ProgressFn
+from edge_agent.models.base import AnomalyModel, Capability, Evidence, Frame, ModelScore, ProgressFn, param
 from edge_agent.models.registry import register
 
 STATS_FILE = "flow_stats.json"
@@ -275,17 +275,23 @@ def iter_motion(front: MotionFrontEnd, clips: Sequence[Iterable[Frame]], progres
 
 
 def motion_settings(params: dict[str, Any], box: int) -> MotionSettings:
-    return MotionSettings(gap=int(params.get("gap", 2)), candidates=int(params.get("candidates", 3)), box=int(box),
-                          min_speed=float(params.get("min_speed", 0.3)),
+    return MotionSettings(gap=param(params, "gap", 2), candidates=param(params, "candidates", 3), box=int(box),
+                          min_speed=param(params, "min_speed", 0.3, float),
                           coarse_preset=str(params.get("coarse_preset", "fast")),
-                          coarse_scale=int(params.get("coarse_scale", 0)))
+                          coarse_scale=param(params, "coarse_scale", 0))
+
+
+def check_motion_params(params: dict[str, Any]) -> None:
+    """Front-end params are checked when a model is built, not after minutes of fitting (ConfigError names them)."""
+    box = params.get("box", "auto")
+    motion_settings(params, box if isinstance(box, int) else MotionSettings().box).validate()
 
 
 def resolve_box(params: dict[str, Any], clips: Sequence[Sequence[Frame]]) -> int:
     """``box`` param: an int, or "auto" (default) = the typical moving-object size of the footage."""
     box = params.get("box", "auto")
     if box == "auto":
-        return max(8, min(128, typical_object_size(clips, int(params.get("gap", 2)))))
+        return max(8, min(128, typical_object_size(clips, param(params, "gap", 2))))
     try:
         return int(box)
     except (TypeError, ValueError) as err:
@@ -303,7 +309,8 @@ class FlowModel(AnomalyModel):
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
-        self.grid: tuple[int, int] = (int(params.get("grid_rows", 6)), int(params.get("grid_cols", 9)))
+        self.grid: tuple[int, int] = (param(params, "grid_rows", 6), param(params, "grid_cols", 9))
+        check_motion_params(params)
         self.normalize = str(params.get("normalize", "none"))
         if self.normalize not in ("none", "cell"):
             raise ConfigError(f"flow normalize must be 'none' or 'cell', got {self.normalize!r}")
@@ -410,5 +417,5 @@ class FlowModel(AnomalyModel):
         return model
 
 
-__all__ = ["COARSE_SCALES", "Candidate", "FlowModel", "Motion", "MotionFrontEnd", "MotionSettings", "clear_cache",
-           "frame_key", "iter_motion", "motion_settings", "resolve_box", "rigidity"]
+__all__ = ["COARSE_SCALES", "Candidate", "FlowModel", "Motion", "MotionFrontEnd", "MotionSettings",
+           "check_motion_params", "clear_cache", "frame_key", "iter_motion", "motion_settings", "resolve_box", "rigidity"]

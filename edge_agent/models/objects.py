@@ -31,8 +31,8 @@ from typing import Any, Self
 import numpy as np
 
 from edge_agent.errors import ConfigError, ModelFileError, NotFitted
-from edge_agent.models.base import AnomalyModel, Capability, Evidence, Frame, ModelScore, ProgressFn
-from edge_agent.models.flow import Candidate, MotionFrontEnd, motion_settings, resolve_box
+from edge_agent.models.base import AnomalyModel, Capability, Evidence, Frame, ModelScore, ProgressFn, param
+from edge_agent.models.flow import Candidate, MotionFrontEnd, check_motion_params, motion_settings, resolve_box
 from edge_agent.models.registry import register
 
 BANK_FILE = "objects_bank.npz"
@@ -119,10 +119,11 @@ class ObjectsModel(AnomalyModel):
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
-        self.k = int(params.get("k", 1))
-        self.bank_size = int(params.get("bank_size", 5000))
-        self.seed = int(params.get("seed", 0))
-        self.track_s = float(params.get("track_s", 1.0))
+        self.k = param(params, "k", 1)
+        self.bank_size = param(params, "bank_size", 5000)
+        self.seed = param(params, "seed", 0)
+        check_motion_params(params)
+        self.track_s = param(params, "track_s", 1.0, float)
         if self.k < 1 or self.bank_size < self.k:
             raise ConfigError(f"objects needs k >= 1 and bank_size >= k, got k={self.k}, bank_size={self.bank_size}")
         if not 0.0 < self.track_s <= 60.0:

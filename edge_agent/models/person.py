@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from edge_agent.errors import ConfigError
-from edge_agent.models.base import AnomalyModel, Capability, Evidence, Frame, ModelScore
+from edge_agent.models.base import AnomalyModel, Capability, Evidence, Frame, ModelScore, param
 from edge_agent.models.registry import register
 from edge_agent.models.runtimes import check_input, onnx_session
 
@@ -36,9 +36,9 @@ class HogPerson(AnomalyModel):
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
-        self.hit_threshold = float(params.get("hit_threshold", 0.0))
-        self.stride = int(params.get("stride", 8))
-        self.upscale = float(params.get("upscale", 1.0))
+        self.hit_threshold = param(params, "hit_threshold", 0.0, float)
+        self.stride = param(params, "stride", 8)
+        self.upscale = param(params, "upscale", 1.0, float)
         self.hog = cv2.HOGDescriptor()
         self.hog.setSVMDetector(np.asarray(cv2.HOGDescriptor.getDefaultPeopleDetector(), np.float32))
 
@@ -69,9 +69,9 @@ class YoloOnnx(AnomalyModel):
         if "model_path" not in params:
             raise ConfigError("yolo_onnx needs model_path (a YOLO ONNX file)")
         self.model_path = Path(params["model_path"])
-        self.person_class = int(params.get("person_class", 0))
-        self.conf_threshold = float(params.get("conf_threshold", 0.4))
-        self.nms_iou = float(params.get("nms_iou", 0.45))
+        self.person_class = param(params, "person_class", 0)
+        self.conf_threshold = param(params, "conf_threshold", 0.4, float)
+        self.nms_iou = param(params, "nms_iou", 0.45, float)
         self.session = onnx_session(self.model_path, params.get("runtime", "auto"))
         shape = check_input(self.session, self.model_path, [None, 3, None, None])
         if isinstance(shape[0], int) and shape[0] != 1:

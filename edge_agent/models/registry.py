@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from edge_agent.errors import ForbiddenCapability, RuntimeUnavailable, UnknownModelType
+from edge_agent.errors import ConfigError, ForbiddenCapability, RuntimeUnavailable, UnknownModelType
 from edge_agent.models.base import BIOMETRIC_CAPABILITIES, AnomalyModel, Capability
 
 if TYPE_CHECKING:
@@ -111,9 +111,12 @@ def load_model(
     """
     cls = get_model_class(type_key)
     check_policy(name or type_key, cls.capabilities, policy)
-    if directory is not None:
-        return cls.load(directory, dict(params or {}))
-    return cls(**dict(params or {}))
+    try:
+        if directory is not None:
+            return cls.load(directory, dict(params or {}))
+        return cls(**dict(params or {}))
+    except ConfigError as err:
+        raise ConfigError(f"model {name or type_key!r} ({type_key}): {err}") from err
 
 
 __all__ = ["BUILTIN_MODULES", "REGISTRY", "check_policy", "get_model_class", "known_types", "load_model", "register"]

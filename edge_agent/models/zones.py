@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from edge_agent.config import Zone
-from edge_agent.models.base import AnomalyModel, Capability, Evidence, Frame, ModelScore, ProgressFn
+from edge_agent.models.base import AnomalyModel, Capability, Evidence, Frame, ModelScore, ProgressFn, param
 from edge_agent.models.registry import register
 
 Box = tuple[int, int, int, int]
@@ -101,11 +101,11 @@ class ZoneRules(AnomalyModel):
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
         self.zones = [Zone.model_validate(z) for z in params.get("zones", [])]
-        self.diff_threshold = int(params.get("diff_threshold", 25))
-        self.min_area = int(params.get("min_area", 60))
-        self.alpha = float(params.get("bg_alpha", 0.02))
+        self.diff_threshold = param(params, "diff_threshold", 25)
+        self.min_area = param(params, "min_area", 60)
+        self.alpha = param(params, "bg_alpha", 0.02, float)
         self.fitted_bg: np.ndarray | None = None
-        self.tracker = CentroidTracker(float(params.get("max_dist", 40.0)), int(params.get("max_misses", 5)))
+        self.tracker = CentroidTracker(param(params, "max_dist", 40.0, float), param(params, "max_misses", 5))
         self.bg: np.ndarray | None = None
         self.kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))
 

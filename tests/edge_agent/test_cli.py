@@ -145,6 +145,19 @@ def test_invalid_config_exits_2_naming_the_field(tmp_path, capsys):
     assert rc == 2 and "agent.json" in err and "cameras.0.consensus.treshold" in err
 
 
+@pytest.mark.parametrize(("model", "params", "named"), [
+    ("objects", {"k": "three"}, "'k' must be an integer, got 'three'"),
+    ("flow", {"gap": 1.5}, "'gap' must be an integer, got 1.5"),
+    ("autoencoder", {"track_s": "long"}, "'track_s' must be a number, got 'long'"),
+])
+def test_a_model_param_of_the_wrong_type_exits_2_naming_the_model_and_param(footage, tmp_path, capsys, model, params,
+                                                                           named):
+    cfg = _config(tmp_path / "agent.json", footage["test"], models=[{"type": model, "params": params}])
+    rc, _, err = _run(capsys, ["train", "--config", str(cfg), "--quiet", "--out", str(tmp_path / "b"),
+                               "--source", str(footage["normal"][0])])
+    assert rc == 2 and f"model {model!r}" in err and named in err
+
+
 def test_models_that_need_fitting_without_a_bundle_say_how_to_fix_it(footage, capsys):
     rc, _, err = _run(capsys, ["run", "--config", str(footage["dir"] / "agent.json")])
     assert rc == 2 and "vad-edge train" in err
