@@ -27,7 +27,7 @@ import numpy as np
 from edge_agent.errors import ConfigError, ModelFileError, NotFitted
 from edge_agent.models.base import AnomalyModel, Capability, Evidence, Frame, ModelScore, ProgressFn, param
 from edge_agent.models.flow import Candidate, MotionFrontEnd, check_motion_params, iter_motion, motion_settings, resolve_box
-from edge_agent.models.objects import ObjectTracker
+from edge_agent.models.objects import ObjectTracker, track_seconds
 from edge_agent.models.registry import register
 from edge_agent.models.runtimes import check_input, onnx_session
 
@@ -78,9 +78,7 @@ class AutoencoderModel(AnomalyModel):
         self.threads = param(params, "threads", 1)
         self.runtime = str(params.get("runtime", "cpu"))
         check_motion_params(params)
-        self.track_s = param(params, "track_s", 1.0, float)
-        if not 0.0 < self.track_s <= 60.0:
-            raise ConfigError(f"autoencoder track_s (seconds of track averaged) must be in (0, 60], got {self.track_s}")
+        self.track_s = track_seconds(params, "autoencoder")
         self.box: int | None = int(params["box"]) if isinstance(params.get("box"), int) else None
         self.front: MotionFrontEnd | None = None
         self.tracker: ObjectTracker | None = None

@@ -100,6 +100,14 @@ class ObjectTracker:
         return out
 
 
+def track_seconds(params: dict[str, Any], model: str) -> float:
+    """The ``track_s`` param (seconds of track averaged, default 1) of a model that tracks objects."""
+    seconds = param(params, "track_s", 1.0, float)
+    if not 0.0 < seconds <= 60.0:
+        raise ConfigError(f"{model} track_s (seconds of track averaged) must be in (0, 60], got {seconds}")
+    return seconds
+
+
 def nearest_distances(queries: np.ndarray, bank: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Mean Euclidean distance of each query to its ``k`` nearest bank rows, and the nearest row index."""
     d2 = (queries * queries).sum(1)[:, None] - 2.0 * queries @ bank.T + (bank * bank).sum(1)[None, :]
@@ -123,11 +131,9 @@ class ObjectsModel(AnomalyModel):
         self.bank_size = param(params, "bank_size", 5000)
         self.seed = param(params, "seed", 0)
         check_motion_params(params)
-        self.track_s = param(params, "track_s", 1.0, float)
+        self.track_s = track_seconds(params, "objects")
         if self.k < 1 or self.bank_size < self.k:
             raise ConfigError(f"objects needs k >= 1 and bank_size >= k, got k={self.k}, bank_size={self.bank_size}")
-        if not 0.0 < self.track_s <= 60.0:
-            raise ConfigError(f"objects track_s (seconds of track averaged) must be in (0, 60], got {self.track_s}")
         self.box: int | None = int(params["box"]) if isinstance(params.get("box"), int) else None
         self.mean: np.ndarray | None = None
         self.std: np.ndarray | None = None
@@ -148,8 +154,9 @@ class ObjectsModel(AnomalyModel):
         motion = self.front(frame)
         objects = motion.candidates if motion is not None else ()
         if not objects:
-            self.tracker.update(frame, (), np.zeros((0, len(FEATURES)), np.float32), self.front.s.gap)
-            return (), np.zeros((0, len(FEATURES)), np.float32), []
+            none = np.zeros((0, len(FEATURES)), np.float32)
+            self.tracker.update(frame, (), none, self.front.s.gap)  # tracks not seen for too long end
+            return (), none, []
         per_frame = np.stack([object_features(c, frame.shape) for c in objects])
         tracks = self.tracker.update(frame, objects, per_frame, self.front.s.gap)
         return objects, np.stack([t.features() for t in tracks]).astype(np.float32), tracks
@@ -225,4 +232,4 @@ class ObjectsModel(AnomalyModel):
         return model
 
 
-__all__ = ["FEATURES", "ObjectTracker", "ObjectsModel", "Track", "nearest_distances", "object_features"]
+__all__ = ["FEATURES", "ObjectTracker", "ObjectsModel", "Track", "nearest_distances", "object_features", "track_seconds"]
