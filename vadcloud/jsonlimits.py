@@ -48,3 +48,5 @@ def parse_json_limited(text: str | bytes, *, max_depth: int = MAX_DEPTH, max_byt
         return json.loads(text)
     except json.JSONDecodeError as err:
         raise JsonLimitError(f"invalid JSON: {err.msg} at line {err.lineno} column {err.colno}") from None
+    except ValueError as err:  # e.g. an integer literal of more than 4300 digits
+        raise JsonLimitError(f"invalid JSON: {err}") from None
