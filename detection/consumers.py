@@ -1,8 +1,17 @@
-"""Live alert wall: pushes alert changes of the member's tenant; accepts ack/dismiss.
+"""Live alert wall: pushes alert changes of the member's tenant; accepts acknowledge / dismiss.
 
-Connect resolves the tenant from the session (fails closed: no membership -> close 4403).
-Every handler runs inside ``tenant_scope``; an alert of another tenant is "not found" (4404
-in the reply), exactly like the HTTP API's 404.
+Rights are read again on every message and every push, never kept from ``connect``:
+
+- ``connect`` resolves the membership from the session (not signed in: close 4401; no tenant:
+  close 4403) and joins three groups: the tenant's alerts, the member's, and the login session's
+  (``tenants.live``).
+- Each message re-reads the membership (still a member? role?) and calls the same services as the
+  HTTP API, which check visibility (4404) and role (4403) themselves.
+- Each push is forwarded only if the member can see the alert's site or camera *now*.
+- Removing or demoting a member, changing their site grants, or signing out closes the sockets
+  (4408 rights changed, 4409 signed out); the client reconnects with its current rights.
+
+Bad frames are answered with an ``error`` reply (code 4400), never a server-side close.
 """
 
 from __future__ import annotations
@@ -11,22 +20,40 @@ from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.generic.websocket import JsonWebsocketConsumer
-from django.core.exceptions import ObjectDoesNotExist
-from rest_framework.exceptions import ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from detection import services
-from detection.api.serializers import AlertCloseSerializer, AlertSerializer
+from detection.api.serializers import AlertSerializer
+from detection.live import alert_group
+from detection.models import ReasonCode
+from tenants.errors import VadError, ws_error_reply
+from tenants.live import CLOSE_NOT_MEMBER, CLOSE_UNAUTHENTICATED, member_group, session_group
 from tenants.middleware import SESSION_TENANT_KEY
-from tenants.roles import Action, role_allows
+from tenants.models import Membership
 from tenants.scope import tenant_scope
-from tenants.selectors import membership_resolve, visibility
+from tenants.selectors import membership_current, membership_resolve, visibility
+from vadcloud.jsonlimits import MAX_WS_MESSAGE_BYTES, JsonLimitError, parse_json_limited
 
-CLOSE_UNAUTHENTICATED = 4401
-CLOSE_NOT_MEMBER = 4403
+MAX_ID = 2**63 - 1
 
 
-def alert_group(tenant_id: int) -> str:
-    return f"alerts.tenant.{tenant_id}"
+class AlertCloseMessage(BaseModel):
+    """``{"type": "acknowledge" | "dismiss", "alert_id": 1, "reason": "...", "note": "..."}``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: str
+    alert_id: int = Field(ge=1, le=MAX_ID, strict=True)
+    reason: ReasonCode
+    note: str = Field(default="", max_length=2000)
+
+
+def _pydantic_errors(err: ValidationError) -> dict[str, list[str]]:
+    errors: dict[str, list[str]] = {}
+    for item in err.errors():
+        field = ".".join(str(part) for part in item["loc"]) or "message"
+        errors.setdefault(field, []).append(item["msg"])
+    return errors
 
 
 class AlertWallConsumer(JsonWebsocketConsumer):
@@ -35,30 +62,59 @@ class AlertWallConsumer(JsonWebsocketConsumer):
         if user is None or not user.is_authenticated:
             self.close(code=CLOSE_UNAUTHENTICATED)
             return
-        session = self.scope.get("session") or {}
-        membership = membership_resolve(user=user, tenant_id=session.get(SESSION_TENANT_KEY))
+        session = self.scope.get("session")
+        membership = membership_resolve(user=user, tenant_id=session.get(SESSION_TENANT_KEY) if session else None)
         if membership is None:
             self.close(code=CLOSE_NOT_MEMBER)
             return
-        self.membership = membership
+        self.membership_id = membership.id
+        self.user_id = user.id
         self.tenant_id = membership.tenant_id
-        with tenant_scope(self.tenant_id):
-            self.visibility = visibility(membership=membership)
-        self.group = alert_group(self.tenant_id)
-        async_to_sync(self.channel_layer.group_add)(self.group, self.channel_name)
+        self.session_key = session.session_key if session is not None else None
+        self.joined = [alert_group(self.tenant_id), member_group(membership.id)]
+        if self.session_key:
+            self.joined.append(session_group(self.session_key))
+        for group in self.joined:
+            async_to_sync(self.channel_layer.group_add)(group, self.channel_name)
         self.accept()
         self.send_json({"type": "hello", "tenant": membership.tenant.slug, "role": membership.role})
 
     def disconnect(self, code: int) -> None:
-        group = getattr(self, "group", None)
-        if group:
+        for group in getattr(self, "joined", []):
             async_to_sync(self.channel_layer.group_discard)(group, self.channel_name)
 
+    def current_member(self) -> Membership | None:
+        """The membership as it is now, or None when removed or signed out."""
+        session = self.scope.get("session")
+        if self.session_key and session is not None and not session.exists(self.session_key):
+            return None  # signed out (the session is gone) even if the close message was lost
+        return membership_current(membership_id=self.membership_id, user_id=self.user_id)
+
+    def member_revoked(self, event: dict[str, Any]) -> None:
+        self.send_json({"type": "closing", "code": event["code"], "detail": event["reason"]})
+        self.close(code=event["code"])
+
     def alert_changed(self, event: dict[str, Any]) -> None:
-        alert = event["alert"]
-        if not self.visibility.sees(site_id=alert.get("site"), camera_id=alert.get("camera")):
+        member = self.current_member()
+        if member is None:
+            self.close(code=CLOSE_NOT_MEMBER)
             return
+        alert = event["alert"]
+        with tenant_scope(self.tenant_id):
+            if not visibility(membership=member).sees(site_id=alert.get("site"), camera_id=alert.get("camera")):
+                return
         self.send_json({"type": "alert", "alert": alert})
+
+    def receive(self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any) -> None:
+        if text_data is None:
+            self.send_json({"type": "error", "code": 4400, "detail": "send JSON text frames, not binary"})
+            return
+        try:
+            content = parse_json_limited(text_data, max_bytes=MAX_WS_MESSAGE_BYTES)
+        except JsonLimitError as err:
+            self.send_json({"type": "error", "code": 4400, "detail": str(err)})
+            return
+        self.receive_json(content)
 
     def receive_json(self, content: Any, **kwargs: Any) -> None:
         kind = content.get("type") if isinstance(content, dict) else None
@@ -66,26 +122,22 @@ class AlertWallConsumer(JsonWebsocketConsumer):
             self.send_json({"type": "error", "code": 4400, "detail": f"unknown message type {kind!r}; "
                             "use 'acknowledge' or 'dismiss'"})
             return
-        if not role_allows(self.membership.role, Action.HANDLE_ALERTS):
-            self.send_json({"type": "error", "code": 4403, "detail": "your role cannot handle alerts"})
+        member = self.current_member()
+        if member is None:
+            self.send_json({"type": "error", "code": CLOSE_NOT_MEMBER, "detail": "you are no longer a member"})
+            self.close(code=CLOSE_NOT_MEMBER)
             return
-        data = AlertCloseSerializer(data=content)
-        alert_id = content.get("alert_id")
-        if not isinstance(alert_id, int) or not data.is_valid():
-            errors = dict(data.errors) if not data.is_valid() else {}
-            if not isinstance(alert_id, int):
-                errors["alert_id"] = ["an integer alert id is required"]
-            self.send_json({"type": "error", "code": 4400, "detail": errors})
+        try:
+            msg = AlertCloseMessage.model_validate(content)
+        except ValidationError as err:
+            self.send_json({"type": "error", "code": 4400, "detail": _pydantic_errors(err)})
             return
         service = services.alert_acknowledge if kind == "acknowledge" else services.alert_dismiss
         try:
             with tenant_scope(self.tenant_id):
-                alert = service(alert_id=alert_id, by=self.scope["user"], **data.validated_data)
+                alert = service(member=member, alert_id=msg.alert_id, reason=msg.reason, note=msg.note)
                 payload = AlertSerializer(alert).data
-        except ObjectDoesNotExist:
-            self.send_json({"type": "error", "code": 4404, "detail": f"alert {alert_id} not found"})
-            return
-        except ValidationError as err:
-            self.send_json({"type": "error", "code": 4400, "detail": err.detail})
+        except VadError as err:
+            self.send_json(ws_error_reply(err))
             return
         self.send_json({"type": f"{kind}.ok", "alert": payload})

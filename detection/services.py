@@ -1,33 +1,40 @@
-"""Writes for alerts: the operator's acknowledge / dismiss workflow."""
+"""Writes for alerts: the operator's acknowledge / dismiss workflow.
+
+Every function takes the acting ``member`` (a Membership) and enforces both halves of
+authorization itself: the alert must be visible to the member (tenant scope + site/camera grants,
+else ``NotFound``) and the role must allow handling alerts (else ``NotAllowed``). The HTTP API, the
+alert-wall websocket and the portal all call these functions.
+"""
 
 from __future__ import annotations
 
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
-from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
-from rest_framework.exceptions import ValidationError
 
+from detection.live import alert_push
 from detection.models import ACK_REASONS, DISMISS_REASONS, Alert, AlertStatus
+from detection.selectors import alert_list
+from tenants.errors import Conflict, InvalidInput, NotFound
+from tenants.models import Membership
+from tenants.roles import Action, require
 
 
-class AlertAlreadyHandled(ValidationError):
-    pass
-
-
-def _close(*, alert_id: int, by: AbstractBaseUser, status: str, reason: str, allowed: frozenset[str],
+def _close(*, member: Membership, alert_id: int, status: str, reason: str, allowed: frozenset[str],
            note: str) -> Alert:
+    visible = alert_list(membership=member).filter(id=alert_id)
+    if not visible.exists():  # another tenant's, another site's, or no such alert: all the same
+        raise NotFound(f"alert {alert_id} not found")
+    require(member, Action.HANDLE_ALERTS)
     if reason not in allowed:
-        raise ValidationError({"reason": [f"{reason!r} is not a reason for {status}; use one of {sorted(allowed)}"]})
+        raise InvalidInput.field("reason", f"{reason!r} is not a reason for {status}; use one of {sorted(allowed)}")
     with transaction.atomic():
-        alert = Alert.objects.select_for_update().get(id=alert_id)  # scoped: another tenant's is 404
+        alert = Alert.objects.select_for_update().get(id=alert_id)
         if alert.status != AlertStatus.OPEN:
-            raise AlertAlreadyHandled({"status": [f"alert {alert_id} is already {alert.status}"]})
+            raise Conflict({"status": [f"alert {alert_id} is already {alert.status}"]})
         alert.status = status
         alert.reason_code = reason
         alert.note = note
-        alert.handled_by = by
+        alert.handled_by = member.user
         alert.handled_at = timezone.now()
         alert.save(update_fields=["status", "reason_code", "note", "handled_by", "handled_at"])
         alert_broadcast(alert=alert)
@@ -35,21 +42,17 @@ def _close(*, alert_id: int, by: AbstractBaseUser, status: str, reason: str, all
 
 
 def alert_broadcast(*, alert: Alert) -> None:
-    """After commit, push the alert's state to the tenant's live alert walls (websocket group)."""
+    """After commit, push the alert's state to the tenant's live alert walls."""
     from detection.api.serializers import AlertSerializer
-    from detection.consumers import alert_group
 
-    payload = dict(AlertSerializer(alert).data)
-    message = {"type": "alert.changed", "alert": payload}
-    group = alert_group(alert.tenant_id)
-    transaction.on_commit(lambda: async_to_sync(get_channel_layer().group_send)(group, message))
+    alert_push(tenant_id=alert.tenant_id, payload=dict(AlertSerializer(alert).data))
 
 
-def alert_acknowledge(*, alert_id: int, by: AbstractBaseUser, reason: str, note: str = "") -> Alert:
-    return _close(alert_id=alert_id, by=by, status=AlertStatus.ACKNOWLEDGED, reason=reason,
+def alert_acknowledge(*, member: Membership, alert_id: int, reason: str, note: str = "") -> Alert:
+    return _close(member=member, alert_id=alert_id, status=AlertStatus.ACKNOWLEDGED, reason=reason,
                   allowed=ACK_REASONS, note=note)
 
 
-def alert_dismiss(*, alert_id: int, by: AbstractBaseUser, reason: str, note: str = "") -> Alert:
-    return _close(alert_id=alert_id, by=by, status=AlertStatus.DISMISSED, reason=reason,
+def alert_dismiss(*, member: Membership, alert_id: int, reason: str, note: str = "") -> Alert:
+    return _close(member=member, alert_id=alert_id, status=AlertStatus.DISMISSED, reason=reason,
                   allowed=DISMISS_REASONS, note=note)

@@ -25,3 +25,17 @@ ROLE_ACTIONS: dict[str, frozenset[Action]] = {
 
 def role_allows(role: str, action: Action) -> bool:
     return action in ROLE_ACTIONS.get(role, frozenset())
+
+
+def require(member: object, action: Action) -> None:
+    """Raise ``NotAllowed`` unless the member's role allows ``action``.
+
+    Every service that changes something calls this with the acting membership, so the HTTP
+    API, the websocket, the portal and Celery tasks share one check.
+    """
+    from tenants.errors import NotAllowed
+
+    role = getattr(member, "role", "")
+    if not role_allows(role, action):
+        label = Role(role).label.lower() if role in Role.values else repr(role)
+        raise NotAllowed(f"your role ({label}) does not allow this action ({action.value})")

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
+from axes.models import AccessAttempt
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Q, QuerySet
+from django.db.models import Max, Q, QuerySet
 from guardian.shortcuts import get_objects_for_user
 
-from tenants.models import Membership, Site, Tenant
+from tenants.models import ApiToken, Membership, Site, Tenant
 
 SITE_VIEW_PERM = "tenants.view_site"
 CAMERA_VIEW_PERM = "cameras.view_camera"
@@ -85,3 +88,34 @@ def visibility(*, membership: Membership) -> Visibility:
 
 def site_list(*, membership: Membership) -> QuerySet[Site]:
     return visibility(membership=membership).limit(Site.objects.all(), site_field="id")
+
+
+def membership_current(*, membership_id: int, user_id: int) -> Membership | None:
+    """The membership as stored now (role, restriction), or None once removed or the user is
+    deactivated. Long-lived connections call this per message instead of trusting what they read
+    when they opened."""
+    return (
+        Membership.unscoped_objects.select_related("tenant", "user")
+        .filter(id=membership_id, user_id=user_id, user__is_active=True)
+        .first()
+    )
+
+
+def account_exists_for_email(*, email: str) -> bool:
+    """Whether someone already has an account with this email (the invitation page then asks
+    them to sign in instead of creating a second account)."""
+    from django.contrib.auth import get_user_model
+
+    return get_user_model().objects.filter(email__iexact=email).exists()
+
+
+def api_token_list(*, user: AbstractBaseUser) -> QuerySet[ApiToken]:
+    """The user's own tokens that are not revoked (expired ones included), newest first."""
+    return ApiToken.objects.filter(user=user, revoked_at=None).order_by("-created_at", "-id")
+
+
+def login_lockout_ends_at(*, username: str, ip_address: str | None) -> datetime | None:
+    """When django-axes lets this (username, IP) pair sign in again: the last counted failure plus
+    AXES_COOLOFF_TIME (attempts made while locked are not counted). None if nothing is recorded."""
+    last = AccessAttempt.objects.filter(username=username, ip_address=ip_address).aggregate(t=Max("attempt_time"))["t"]
+    return last + settings.AXES_COOLOFF_TIME if last is not None else None

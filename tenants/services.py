@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import hashlib
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 from guardian.shortcuts import assign_perm, remove_perm
-from rest_framework.exceptions import NotFound, ValidationError
 
-from tenants.models import Invitation, Membership, Role, Site, Tenant
+from tenants.errors import Conflict, InvalidInput, NotAllowed, NotAuthenticated, NotFound
+from tenants.live import member_sockets_close
+from tenants.models import ApiToken, Invitation, Membership, Role, Site, Tenant
+from tenants.roles import Action, require
 from tenants.scope import tenant_scope
 from tenants.selectors import CAMERA_VIEW_PERM, SITE_VIEW_PERM
 
@@ -26,12 +29,21 @@ def tenant_create(*, name: str, slug: str, data_region: str, owner: AbstractBase
     return tenant
 
 
-def membership_update(*, membership: Membership, role: str | None = None, all_sites: bool | None = None,
-                      site_ids: list[int] | None = None, camera_ids: list[int] | None = None) -> Membership:
-    """Change a member's role and restriction. Site and camera grants are guardian object perms."""
+def membership_update(*, actor: Membership, membership_id: int, role: str | None = None,
+                      all_sites: bool | None = None, site_ids: list[int] | None = None,
+                      camera_ids: list[int] | None = None) -> Membership:
+    """Change a member's role and site/camera restriction (grants are guardian object perms).
+
+    Owner rules: only an owner grants, changes or removes the owner role; an admin never changes
+    an owner; the last owner stays. The member's open sockets are closed after commit so they
+    reconnect with the new rights.
+    """
+    require(actor, Action.MANAGE_MEMBERS)
     with transaction.atomic():
+        membership = _membership_for_update(membership_id)
+        _guard_owner(actor=actor, target=membership, new_role=role)
         if role is not None and role != membership.role:
-            if membership.role == Role.OWNER and role != Role.OWNER:
+            if membership.role == Role.OWNER:
                 _ensure_another_owner(membership)
             membership.role = role
         if all_sites is not None:
@@ -43,24 +55,47 @@ def membership_update(*, membership: Membership, role: str | None = None, all_si
             from cameras.models import Camera
 
             _grant(membership, Camera, CAMERA_VIEW_PERM, camera_ids, field="camera_ids")
+        member_sockets_close(membership_id=membership.id, reason="your role or site access changed")
     return membership
 
 
-def membership_delete(*, membership: Membership) -> None:
+def membership_delete(*, actor: Membership, membership_id: int) -> None:
+    require(actor, Action.MANAGE_MEMBERS)
     with transaction.atomic():
+        membership = _membership_for_update(membership_id)
+        _guard_owner(actor=actor, target=membership, new_role=None)
         if membership.role == Role.OWNER:
             _ensure_another_owner(membership)
         from cameras.models import Camera
 
         _grant(membership, Site, SITE_VIEW_PERM, [], field="site_ids")
         _grant(membership, Camera, CAMERA_VIEW_PERM, [], field="camera_ids")
+        member_sockets_close(membership_id=membership.id, reason="you were removed from this tenant")
         membership.delete()
 
 
+def _membership_for_update(membership_id: int) -> Membership:
+    membership = Membership.objects.select_for_update().select_related("user").filter(id=membership_id).first()
+    if membership is None:
+        raise NotFound(f"membership {membership_id} not found")
+    return membership
+
+
+def _guard_owner(*, actor: Membership, target: Membership, new_role: str | None) -> None:
+    """Only an owner touches the owner role: grants it, changes an owner, removes an owner."""
+    if actor.role == Role.OWNER:
+        return
+    if target.role == Role.OWNER:
+        raise NotAllowed("only an owner can change or remove an owner")
+    if new_role == Role.OWNER:
+        raise NotAllowed("only an owner can grant the owner role")
+
+
 def _ensure_another_owner(membership: Membership) -> None:
-    others = Membership.objects.filter(role=Role.OWNER).exclude(id=membership.id)
-    if not others.exists():
-        raise ValidationError({"role": ["a tenant must keep at least one owner"]})
+    # Lock the owner rows: two owners demoting each other at once cannot both succeed.
+    owners = list(Membership.objects.select_for_update().filter(role=Role.OWNER).values_list("id", flat=True))
+    if not set(owners) - {membership.id}:
+        raise InvalidInput.field("role", "a tenant must keep at least one owner; make someone else owner first")
 
 
 def _grant(membership: Membership, model: type, perm: str, ids: list[int], *, field: str) -> None:
@@ -71,47 +106,160 @@ def _grant(membership: Membership, model: type, perm: str, ids: list[int], *, fi
     wanted = set(ids)
     granted = list(model.objects.filter(id__in=wanted))
     if unknown := sorted(wanted - {obj.id for obj in granted}):
-        raise ValidationError({field: [f"unknown id(s) {unknown}"]})
+        raise InvalidInput.field(field, f"unknown id(s) {unknown}")
     remove_perm(perm, membership.user, model.objects.exclude(id__in=wanted))
     if granted:
         assign_perm(perm, membership.user, granted)
 
 
-def invitation_create(*, tenant_id: int, email: str, role: str, invited_by: AbstractBaseUser) -> Invitation:
+def invitation_create(*, actor: Membership, email: str, role: str) -> Invitation:
     from tenants.tasks import invitation_send
 
+    require(actor, Action.MANAGE_MEMBERS)
+    if role == Role.OWNER and actor.role != Role.OWNER:
+        raise NotAllowed("only an owner can invite an owner")
     with transaction.atomic():
         invitation = Invitation.objects.create(
-            tenant_id=tenant_id,
+            tenant_id=actor.tenant_id,
             email=email.lower(),
             role=role,
             token=secrets.token_urlsafe(32),
-            invited_by=invited_by,
+            invited_by=actor.user,
             expires_at=timezone.now() + INVITATION_TTL,
         )
         transaction.on_commit(
-            lambda: invitation_send.delay(tenant_id=tenant_id, invitation_id=invitation.id)
+            lambda: invitation_send.delay(tenant_id=invitation.tenant_id, invitation_id=invitation.id)
         )
     return invitation
 
 
 def invitation_accept(*, token: str, user: AbstractBaseUser) -> Membership:
-    """Accept an invitation by its secret token (platform path: the token is the authority)."""
+    """Accept an invitation: single use, unexpired, and only by the user it was sent to.
+
+    The token finds the invitation (platform path, before any tenant scope); the signed-in
+    user's email must match the invited one, case-insensitively.
+    """
     with transaction.atomic():
-        invitation = (
-            Invitation.unscoped_objects.select_for_update()
-            .filter(token=token, accepted_at=None, expires_at__gt=timezone.now())
-            .first()
-        )
-        if invitation is None:
-            raise NotFound("invitation not found, already used or expired")
+        invitation = _open_invitation(token, lock=True)
+        if (user.email or "").strip().lower() != invitation.email.lower():
+            raise NotAllowed("this invitation was sent to a different email address; "
+                             "sign in as the invited user to accept it")
         with tenant_scope(invitation.tenant_id):
             membership, created = Membership.objects.get_or_create(
                 user=user, defaults={"role": invitation.role, "tenant_id": invitation.tenant_id}
             )
             if not created:
-                raise ValidationError({"token": ["you are already a member of this tenant"]})
+                raise Conflict({"token": ["you are already a member of this tenant"]})
             invitation.accepted_at = timezone.now()
             invitation.accepted_by = user
             invitation.save(update_fields=["accepted_at", "accepted_by"])
     return membership
+
+
+def invitation_accept_as_new_user(*, token: str, username: str, password: str) -> Membership:
+    """A new person sets a username and password and joins; the account gets the invited email."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.password_validation import validate_password
+    from django.core.exceptions import ValidationError as DjangoValidationError
+
+    user_model = get_user_model()
+    with transaction.atomic():
+        invitation = _open_invitation(token, lock=True)
+        if user_model.objects.filter(email__iexact=invitation.email).exists():
+            raise Conflict("an account with the invited email exists already; sign in to accept")
+        username = username.strip()
+        if not username or len(username) > 150:
+            raise InvalidInput.field("username", "choose a username of 1 to 150 characters")
+        if user_model.objects.filter(username__iexact=username).exists():
+            raise InvalidInput.field("username", f"the username {username!r} is taken")
+        candidate = user_model(username=username, email=invitation.email)
+        try:
+            validate_password(password, user=candidate)
+        except DjangoValidationError as err:
+            raise InvalidInput({"password": list(err.messages)}) from None
+        candidate.set_password(password)
+        candidate.save()
+        return invitation_accept(token=token, user=candidate)
+
+
+def _open_invitation(token: str, *, lock: bool = False) -> Invitation:
+    qs = Invitation.unscoped_objects.select_related("tenant")
+    if lock:
+        qs = qs.select_for_update(of=("self",))
+    invitation = qs.filter(token=token).first() if token else None
+    if invitation is None:
+        raise NotFound("invitation not found; check the link or ask for a new invitation")
+    if invitation.accepted_at is not None:
+        raise NotFound("this invitation has already been used")
+    if invitation.expires_at <= timezone.now():
+        raise NotFound(f"this invitation expired on {invitation.expires_at:%Y-%m-%d %H:%M} UTC; ask for a new one")
+    return invitation
+
+
+def invitation_for_token(*, token: str) -> Invitation:
+    """The open invitation behind ``token`` (for the invitation page), else ``NotFound``."""
+    return _open_invitation(token)
+
+
+# --- personal API tokens (a user's, not a tenant's) -------------------------------------------
+
+API_TOKEN_PREFIX = "vad_"
+API_TOKEN_VISIBLE = len(API_TOKEN_PREFIX) + 8  # "vad_" + 8 characters, shown in lists
+API_TOKEN_TOUCH_EVERY = timedelta(minutes=1)  # last_used_at is written at most once a minute
+
+
+def api_token_hash(secret: str) -> str:
+    """The secret has 256 random bits, so a plain SHA-256 (no salt, no slow hash) is enough."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def api_token_create(*, user: AbstractBaseUser, name: str,
+                     expires_at: datetime | None = None) -> tuple[ApiToken, str]:
+    """A new token for ``user``; returns it with its secret, which is stored only hashed and so
+    can be shown this once."""
+    name = name.strip()
+    if not name:
+        raise InvalidInput.field("name", "give the token a name that says where it is used, e.g. 'ci' or 'grafana'")
+    if expires_at is not None and expires_at <= timezone.now():
+        raise InvalidInput.field(
+            "expires_at", f"expires_at {expires_at.isoformat()} is not in the future; omit it for a token that never expires"
+        )
+    secret = API_TOKEN_PREFIX + secrets.token_urlsafe(32)
+    with transaction.atomic():
+        token = ApiToken.objects.create(user=user, name=name, prefix=secret[:API_TOKEN_VISIBLE],
+                                        secret_hash=api_token_hash(secret), expires_at=expires_at)
+    return token, secret
+
+
+def api_token_revoke(*, user: AbstractBaseUser, token_id: int) -> ApiToken:
+    """Revoke one of the user's own active tokens; any other id (another user's, revoked,
+    unknown) is ``NotFound``, so token ids of other users cannot be probed."""
+    with transaction.atomic():
+        token = ApiToken.objects.select_for_update().filter(id=token_id, user=user, revoked_at=None).first()
+        if token is None:
+            raise NotFound(f"token {token_id} is not one of your active tokens")
+        token.revoked_at = timezone.now()
+        token.save(update_fields=["revoked_at"])
+    return token
+
+
+def api_token_authenticate(*, secret: str) -> ApiToken:
+    """The active token behind ``secret`` (with its user), else ``NotAuthenticated`` saying why.
+
+    Records ``last_used_at``; the write is part of the request's transaction, so it tracks the
+    last request that succeeded.
+    """
+    token = ApiToken.objects.select_related("user").filter(secret_hash=api_token_hash(secret)).first()
+    if token is None:
+        raise NotAuthenticated("invalid token: no such API token; create one at /account/tokens/")
+    if token.revoked_at is not None:
+        raise NotAuthenticated(f"API token {token.prefix}… was revoked on {token.revoked_at:%Y-%m-%d %H:%M} UTC")
+    now = timezone.now()
+    if token.expires_at is not None and token.expires_at <= now:
+        raise NotAuthenticated(f"API token {token.prefix}… expired on {token.expires_at:%Y-%m-%d %H:%M} UTC")
+    if not token.user.is_active:
+        raise NotAuthenticated(f"API token {token.prefix}… belongs to a deactivated user")
+    if token.last_used_at is None or now - token.last_used_at >= API_TOKEN_TOUCH_EVERY:
+        ApiToken.objects.filter(id=token.id).update(last_used_at=now)
+        token.last_used_at = now
+    return token

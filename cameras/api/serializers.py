@@ -49,7 +49,7 @@ class ZoneSerializer(ZoneFieldsMixin, serializers.ModelSerializer):
 
 class CameraSerializer(serializers.ModelSerializer):
     site = site_field()
-    device = ScopedPrimaryKeyRelatedField(model=EdgeDevice, allow_null=True, required=False)
+    device = ScopedPrimaryKeyRelatedField(model=EdgeDevice, restrict="limit_devices", allow_null=True, required=False)
     stream_url = serializers.CharField(write_only=True, required=False, allow_blank=True,
                                        help_text="rtsp://user:password@host/path; stored encrypted")
     stream_url_redacted = serializers.SerializerMethodField()
@@ -72,10 +72,7 @@ class CameraSerializer(serializers.ModelSerializer):
         return value
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        site = attrs.get("site", getattr(self.instance, "site", None))
-        device = attrs.get("device")
-        if device is not None and site is not None and device.site_id != site.id:
-            raise serializers.ValidationError({"device": ["the device belongs to another site"]})
+        site = attrs.get("site", getattr(self.instance, "site", None))  # site/device agreement: cameras.services
         if self.instance is not None and "zones" in attrs:
             raise serializers.ValidationError({"zones": ["zones are created with the camera; use /zones/ to edit"]})
         name = attrs.get("name", getattr(self.instance, "name", None))

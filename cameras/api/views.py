@@ -7,7 +7,6 @@ from cameras.api.serializers import CameraSerializer, DeviceSerializer, ShiftSer
 from cameras.models import Camera, EdgeDevice, Shift, Zone
 from tenants.api.base import ScopedModelViewSet
 from tenants.models import Site
-from tenants.scope import require_tenant_id
 from tenants.selectors import visibility
 
 
@@ -16,6 +15,9 @@ class SiteLimitedViewSet(ScopedModelViewSet):
 
     def limit_sites(self, qs: QuerySet[Site]) -> QuerySet[Site]:
         return visibility(membership=self.membership).limit(qs, site_field="id")
+
+    def limit_devices(self, qs: QuerySet[EdgeDevice]) -> QuerySet[EdgeDevice]:
+        return visibility(membership=self.membership).limit(qs, site_field="site_id")
 
     def limit_cameras(self, qs: QuerySet[Camera]) -> QuerySet[Camera]:
         return visibility(membership=self.membership).limit(qs, site_field="site_id", camera_field="id")
@@ -28,7 +30,11 @@ class CameraViewSet(SiteLimitedViewSet):
         return selectors.camera_list(membership=self.membership)
 
     def perform_create(self, serializer: CameraSerializer) -> None:
-        serializer.instance = services.camera_create(tenant_id=require_tenant_id(), **serializer.validated_data)
+        serializer.instance = services.camera_create(member=self.membership, **serializer.validated_data)
+
+    def perform_update(self, serializer: CameraSerializer) -> None:
+        serializer.instance = services.camera_update(member=self.membership, camera_id=serializer.instance.id,
+                                                     **serializer.validated_data)
 
 
 class ZoneViewSet(SiteLimitedViewSet):
@@ -43,6 +49,10 @@ class DeviceViewSet(SiteLimitedViewSet):
 
     def scoped_queryset(self) -> QuerySet[EdgeDevice]:
         return selectors.device_list(membership=self.membership)
+
+    def perform_update(self, serializer: DeviceSerializer) -> None:
+        serializer.instance = services.device_update(member=self.membership, device_id=serializer.instance.id,
+                                                     **serializer.validated_data)
 
 
 class ShiftViewSet(SiteLimitedViewSet):

@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema
 from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound
 from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -48,8 +49,11 @@ class AlertViewSet(ScopedReadOnlyViewSet):
         return self._close(request, services.alert_dismiss)
 
     def _close(self, request: Request, service) -> Response:  # noqa: ANN001
-        alert = self.get_object()  # 404 for another tenant's or an invisible site's alert
         data = AlertCloseSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        alert = service(alert_id=alert.id, by=request.user, **data.validated_data)
+        # the service checks visibility (404) and role (403) itself, as it does for the websocket
+        pk = str(self.kwargs["pk"])
+        if not pk.isdigit() or len(pk) > 18:
+            raise NotFound(f"alert {pk!r} not found")
+        alert = service(member=self.membership, alert_id=int(pk), **data.validated_data)
         return Response(AlertSerializer(alert).data)

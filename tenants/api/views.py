@@ -3,8 +3,9 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import QuerySet
+from django.utils import timezone
 from drf_spectacular.utils import extend_schema
-from rest_framework import mixins, permissions, status, viewsets
+from rest_framework import mixins, permissions, serializers, status, viewsets
 from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -23,9 +24,8 @@ from tenants.api.serializers import (
     TenantSerializer,
 )
 from tenants.middleware import SESSION_TENANT_KEY
-from tenants.models import Invitation, Membership, Site, Tenant
+from tenants.models import ApiToken, Invitation, Membership, Site, Tenant
 from tenants.roles import Action, role_allows
-from tenants.scope import require_tenant_id
 
 
 class TenantViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin,
@@ -84,7 +84,8 @@ class MembershipViewSet(ScopedApiMixin, mixins.ListModelMixin, mixins.RetrieveMo
     def perform_update(self, serializer: MembershipSerializer) -> None:
         data = serializer.validated_data
         serializer.instance = services.membership_update(
-            membership=serializer.instance,
+            actor=self.membership,
+            membership_id=serializer.instance.id,
             role=data.get("role"),
             all_sites=data.get("all_sites"),
             site_ids=data.get("site_ids"),
@@ -92,7 +93,7 @@ class MembershipViewSet(ScopedApiMixin, mixins.ListModelMixin, mixins.RetrieveMo
         )
 
     def perform_destroy(self, instance: Membership) -> None:
-        services.membership_delete(membership=instance)
+        services.membership_delete(actor=self.membership, membership_id=instance.id)
 
 
 class InvitationViewSet(ScopedApiMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin,
@@ -107,9 +108,7 @@ class InvitationViewSet(ScopedApiMixin, mixins.ListModelMixin, mixins.RetrieveMo
         return Invitation.objects.all()
 
     def perform_create(self, serializer: InvitationSerializer) -> None:
-        serializer.instance = services.invitation_create(
-            tenant_id=require_tenant_id(), invited_by=self.request.user, **serializer.validated_data
-        )
+        serializer.instance = services.invitation_create(actor=self.membership, **serializer.validated_data)
 
 
 class InvitationAcceptApi(APIView):
@@ -161,3 +160,77 @@ class ActiveTenantApi(APIView):
         request.session[SESSION_TENANT_KEY] = membership.tenant_id
         return Response(_me_payload(request, membership))
 
+
+# --- personal API tokens: /api/v1/me/tokens/ (the caller's own, whatever the tenant) -----------
+
+
+class NotViaApiToken(permissions.BasePermission):
+    """A token cannot mint tokens, so a leaked token cannot outlive its own expiry or revocation."""
+
+    message = "an API token cannot create API tokens; sign in and create one at /account/tokens/ or with a session"
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        return not isinstance(request.auth, ApiToken)
+
+
+class ApiTokenViewSet(viewsets.GenericViewSet):
+    """The caller's personal API tokens. The secret is in the creation answer only; revoking is
+    ``DELETE``. Another user's token id is a 404."""
+
+    permission_classes = [permissions.IsAuthenticated]
+
+    class InputSerializer(serializers.Serializer):
+        name = serializers.CharField(max_length=100)
+        expires_at = serializers.DateTimeField(required=False, allow_null=True, default=None,
+                                               help_text="omit or null: the token never expires")
+
+    class OutputSerializer(serializers.ModelSerializer):
+        expired = serializers.SerializerMethodField()
+
+        class Meta:
+            model = ApiToken
+            fields = ["id", "name", "prefix", "created_at", "expires_at", "expired", "last_used_at"]
+
+        def get_expired(self, token: ApiToken) -> bool:
+            return token.expires_at is not None and token.expires_at <= self.context["now"]
+
+    class CreatedSerializer(OutputSerializer):
+        token = serializers.CharField(help_text="the secret: shown this once, send it as 'Authorization: Bearer <token>'")
+
+        class Meta:
+            model = ApiToken
+            fields = ["id", "name", "prefix", "created_at", "expires_at", "expired", "last_used_at", "token"]
+
+    def get_permissions(self) -> list[permissions.BasePermission]:
+        if self.action == "create":
+            return [permissions.IsAuthenticated(), NotViaApiToken()]
+        return super().get_permissions()
+
+    def get_queryset(self) -> QuerySet[ApiToken]:
+        if getattr(self, "swagger_fake_view", False):  # OpenAPI generation
+            return ApiToken.objects.none()
+        return selectors.api_token_list(user=self.request.user)
+
+    def get_serializer_context(self) -> dict[str, Any]:
+        return {**super().get_serializer_context(), "now": timezone.now()}
+
+    @extend_schema(responses=OutputSerializer(many=True))
+    def list(self, request: Request) -> Response:
+        page = self.paginate_queryset(self.get_queryset())
+        out = self.OutputSerializer(page, many=True, context=self.get_serializer_context())
+        return self.get_paginated_response(out.data)
+
+    @extend_schema(request=InputSerializer, responses={201: CreatedSerializer})
+    def create(self, request: Request) -> Response:
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        token, secret = services.api_token_create(user=request.user, **data.validated_data)
+        out = self.OutputSerializer(token, context=self.get_serializer_context()).data
+        return Response({**out, "token": secret}, status=status.HTTP_201_CREATED, headers={"Cache-Control": "no-store"})
+
+    @extend_schema(responses={204: None})
+    def destroy(self, request: Request, pk: str) -> Response:
+        if not pk.isdigit():
+            raise NotFound(f"token {pk!r} is not one of your active tokens")
+        services.api_token_revoke(user=request.user, token_id=int(pk))
+        return Response(status=status.HTTP_204_NO_CONTENT)

@@ -55,7 +55,7 @@ def test_operator_acknowledges_with_a_reason_once(acme):  # noqa: ANN001
     body = response.json()
     assert (body["status"], body["reason_code"], body["handled_by"]) == ("acknowledged", "confirmed_incident", "olga")
     again = olga.post(url, {"reason": "confirmed_incident"})
-    assert again.status_code == 400 and "already acknowledged" in again.json()["status"][0]
+    assert again.status_code == 409 and "already acknowledged" in again.json()["status"][0]
 
 
 def test_dismiss_needs_a_dismiss_reason(acme):  # noqa: ANN001

@@ -18,7 +18,7 @@ def test_seed_demo_is_idempotent(db, capsys):  # noqa: ANN001
     with tenant_scope(tenant.id):
         assert Camera.objects.count() == 4
         assert Alert.objects.count() == 12
-        assert set(Membership.objects.values_list("role", flat=True)) == {"admin", "operator", "compliance_officer"}
+        assert set(Membership.objects.values_list("role", flat=True)) == {"owner", "admin", "operator", "compliance_officer"}
         assert sorted(tenant_site.jurisdiction for tenant_site in tenant_sites()) == ["DE", "US-IL"]
 
 

@@ -21,6 +21,7 @@ from tenants.scope import tenant_scope
 
 DEMO_PASSWORD = "vadcloud-demo"
 DEMO_USERS = [
+    ("owen", "Owen Owner", Role.OWNER),
     ("alice", "Alice Admin", Role.ADMIN),
     ("olga", "Olga Operator", Role.OPERATOR),
     ("carl", "Carl Compliance", Role.COMPLIANCE_OFFICER),
