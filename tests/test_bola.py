@@ -1,8 +1,10 @@
 """BOLA matrix: every API route that takes an object id answers 404 to every role of another
-tenant, and no list route shows another tenant's rows.
+tenant, and works for a member of the owning tenant (the positive control: a route that 404s for
+everyone fails); no list route shows another tenant's rows; the alert websocket answers 4404 for
+another tenant's and another site's alerts, for every role.
 
-Routes are enumerated from the URLconf, so a new route without a target here fails the test
-instead of being forgotten.
+Routes are enumerated from the URLconf, so a new route without a target and a positive control
+here fails the test instead of being forgotten.
 """
 
 from __future__ import annotations
@@ -10,11 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pytest
+from django.db import transaction
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from tenants.models import Membership, Role
 from tenants.scope import tenant_scope
-from tests.conftest import World, client_for
+from tests.conftest import SQUARE, World, client_for
 
 OTHER_TENANT_ROLES = [Role.OWNER, Role.ADMIN, Role.OPERATOR, Role.COMPLIANCE_OFFICER, Role.VIEWER]
 
@@ -59,34 +62,79 @@ def api_routes() -> list[Route]:
 
 def victims(acme: World) -> dict[str, int]:
     """The acme object each id-taking route is aimed at, by router basename."""
+    from tenants.services import api_token_create
+
     with tenant_scope(acme.tenant.id):
-        alice_membership = Membership.objects.get(user=acme.users["alice"])
+        vera_membership = Membership.objects.get(user=acme.users["vera"])
+    token, _ = api_token_create(user=acme.users["owen"], name="ci")
     return {
         "tenant": acme.tenant.id,
         "site": acme.site.id,
-        "membership": alice_membership.id,
+        "membership": vera_membership.id,
         "invitation": acme.invitation.id,
         "camera": acme.camera.id,
         "zone": acme.zone.id,
         "device": acme.device.id,
         "shift": acme.shift.id,
         "alert": acme.alert.id,
+        "api-token": token.id,
+    }
+
+
+def allowed_requests(acme: World) -> dict[tuple[str, str], dict]:
+    """(route name, method) -> a valid body: the positive control that owen (acme's owner) sends.
+
+    Every id route and method must be listed, so a route that 404s for everyone fails the matrix.
+    """
+    site, camera = acme.site.id, acme.camera.id
+    shift = {"site": site, "name": "Late", "weekdays": [1, 2], "start_time": "20:00", "end_time": "23:00"}
+    zone = {"camera": camera, "name": "Door 2", "kind": "intrusion", "points": SQUARE}
+    return {
+        ("tenant-detail", "get"): {}, ("tenant-detail", "patch"): {"name": "Acme Two"},
+        ("tenant-detail", "put"): {"name": "Acme Two", "slug": "acme", "data_region": "eu"},
+        ("site-detail", "get"): {}, ("site-detail", "patch"): {"name": "HQ 2"},
+        ("site-detail", "put"): {"name": "HQ 2", "jurisdiction": "US-IL", "timezone": "America/Chicago"},
+        ("site-detail", "delete"): {},
+        ("membership-detail", "get"): {}, ("membership-detail", "patch"): {"role": "operator"},
+        ("membership-detail", "put"): {"role": "operator", "all_sites": True}, ("membership-detail", "delete"): {},
+        ("invitation-detail", "get"): {}, ("invitation-detail", "delete"): {},
+        ("camera-detail", "get"): {}, ("camera-detail", "patch"): {"fps": 5},
+        ("camera-detail", "put"): {"site": site, "name": "Entrance 2", "device": acme.device.id},
+        ("camera-detail", "delete"): {},
+        ("zone-detail", "get"): {}, ("zone-detail", "patch"): {"name": "Door 3"}, ("zone-detail", "put"): zone,
+        ("zone-detail", "delete"): {},
+        ("device-detail", "get"): {}, ("device-detail", "patch"): {"name": "box-2"},
+        ("device-detail", "put"): {"site": site, "name": "box-3"}, ("device-detail", "delete"): {},
+        ("shift-detail", "get"): {}, ("shift-detail", "patch"): {"sensitivity": 0.9}, ("shift-detail", "put"): shift,
+        ("shift-detail", "delete"): {},
+        ("alert-detail", "get"): {}, ("alert-acknowledge", "post"): {"reason": "investigating"},
+        ("alert-dismiss", "post"): {"reason": "false_alarm"},
+        ("api-token-detail", "delete"): {},
     }
 
 
 @pytest.fixture
 def globex_all_roles(globex: World) -> list:
+    from tenants.services import api_token_create
+
     users = [globex.add(f"globex-{role}", role) for role in OTHER_TENANT_ROLES]
+    for user in users:
+        api_token_create(user=user, name="own")  # so the token list has a row of their own
     return users
 
 
-def test_every_id_route_answers_404_to_every_role_of_another_tenant(acme, globex_all_roles, capsys):  # noqa: ANN001
+def test_every_id_route_answers_404_to_every_role_of_another_tenant_and_works_for_its_own(
+        acme, globex_all_roles, capsys):  # noqa: ANN001
     targets = victims(acme)
+    allowed = allowed_requests(acme)
     id_routes = [r for r in api_routes() if r.needs_pk]
     missing = sorted({r.basename for r in id_routes} - set(targets))
     assert not missing, f"routes without a BOLA target: {missing}; add them to victims()"
+    no_control = sorted({(r.name, m) for r in id_routes for m in r.methods} - set(allowed))
+    assert not no_control, f"routes without a positive control: {no_control}; add them to allowed_requests()"
 
-    checked = 0
+    refused = controls = 0
+    owner = client_for(acme.users["owen"])
     for route in id_routes:
         url = "/" + route.template.format(pk=targets[route.basename])
         for user in globex_all_roles:
@@ -96,10 +144,20 @@ def test_every_id_route_answers_404_to_every_role_of_another_tenant(acme, globex
                 assert response.status_code == 404, (
                     f"{method.upper()} {url} as {user.username}: {response.status_code} {response.content[:200]!r}"
                 )
-                checked += 1
+                refused += 1
+        # positive control, each in a rolled-back transaction so a DELETE does not starve later routes
+        for method in sorted(route.methods, key=lambda m: m == "delete"):
+            with transaction.atomic():
+                response = getattr(owner, method)(url, allowed[(route.name, method)], format="json")
+                assert 200 <= response.status_code < 300, (
+                    f"positive control {method.upper()} {url} as owen (acme owner): "
+                    f"{response.status_code} {response.content[:300]!r}"
+                )
+                controls += 1
+                transaction.set_rollback(True)
     with capsys.disabled():
-        print(f"\nBOLA matrix: {len(id_routes)} id routes x {len(globex_all_roles)} roles "
-              f"= {len(id_routes) * len(globex_all_roles)} route-role pairs, {checked} requests, all 404")
+        print(f"\nBOLA matrix: {len(id_routes)} id routes x {len(globex_all_roles)} roles of another tenant = "
+              f"{refused} requests, all 404; positive controls by the owning tenant: {controls}, all 2xx")
     assert len(id_routes) >= 10
 
 
@@ -132,3 +190,87 @@ def test_tenant_header_naming_another_tenant_is_404(acme, globex):  # noqa: ANN0
     client = client_for(globex.users["mallory"])
     response = client.get("/api/v1/sites/", HTTP_X_TENANT="acme")
     assert response.status_code == 404
+
+
+# --- websocket rows: ws/alerts/ with another tenant's and another site's alert ids ------------
+
+ACME_ROLES = [Role.OWNER, Role.ADMIN, Role.OPERATOR, Role.COMPLIANCE_OFFICER, Role.VIEWER]
+HANDLES_ALERTS = {Role.OWNER, Role.ADMIN, Role.OPERATOR}
+
+
+async def ws_for(user):  # noqa: ANN001, ANN201
+    from asgiref.sync import sync_to_async
+    from channels.testing import WebsocketCommunicator
+    from django.test import Client
+
+    from vadcloud.asgi import application
+
+    def cookie() -> str:
+        client = Client()
+        client.force_login(user)
+        return client.cookies["sessionid"].value
+
+    headers = [(b"origin", b"http://127.0.0.1"), (b"host", b"127.0.0.1"),
+               (b"cookie", f"sessionid={await sync_to_async(cookie)()}".encode())]
+    communicator = WebsocketCommunicator(application, "/ws/alerts/", headers=headers)
+    connected, _ = await communicator.connect()
+    assert connected
+    await communicator.receive_json_from()  # hello
+    return communicator
+
+
+@pytest.mark.django_db(transaction=True)
+def test_alert_socket_answers_4404_for_other_tenants_and_other_sites_alerts_for_every_role(
+        acme, globex_all_roles, capsys):  # noqa: ANN001
+    from asgiref.sync import async_to_sync
+    from django.utils import timezone
+    from guardian.shortcuts import assign_perm
+
+    from detection.models import Alert
+
+    limited = {}
+    with tenant_scope(acme.tenant.id):
+        for role in ACME_ROLES:
+            limited[role] = acme.add(f"hq-{role}", role, all_sites=False)
+            assign_perm("tenants.view_site", limited[role], acme.site)
+        own_alert = {role: Alert.objects.create(camera=acme.camera, started_at=timezone.now(), peak_score=2.0).id
+                     for role in ACME_ROLES}
+    counts = {"other tenant 4404": 0, "other site 4404": 0, "own site ok": 0, "own site 4403 (role)": 0}
+
+    async def run() -> None:
+        for user in globex_all_roles:
+            ws = await ws_for(user)
+            for alert_id in (acme.alert.id, acme.other_alert.id):
+                for kind, reason in (("acknowledge", "investigating"), ("dismiss", "false_alarm")):
+                    await ws.send_json_to({"type": kind, "alert_id": alert_id, "reason": reason})
+                    reply = await ws.receive_json_from(timeout=5)
+                    assert (reply["type"], reply["code"]) == ("error", 4404), (user.username, kind, reply)
+                    counts["other tenant 4404"] += 1
+            await ws.disconnect()
+        for role, user in limited.items():
+            ws = await ws_for(user)
+            for kind, reason in (("acknowledge", "investigating"), ("dismiss", "false_alarm")):
+                await ws.send_json_to({"type": kind, "alert_id": acme.other_alert.id, "reason": reason})
+                reply = await ws.receive_json_from(timeout=5)
+                assert (reply["type"], reply["code"]) == ("error", 4404), (user.username, kind, reply)
+                counts["other site 4404"] += 1
+            # positive control on an alert of the member's own site
+            await ws.send_json_to({"type": "acknowledge", "alert_id": own_alert[role], "reason": "investigating"})
+            reply = await ws.receive_json_from(timeout=5)
+            if role in HANDLES_ALERTS:
+                while reply["type"] == "alert":  # a push of an earlier ack may come first
+                    reply = await ws.receive_json_from(timeout=5)
+                assert reply["type"] == "acknowledge.ok", (user.username, reply)
+                counts["own site ok"] += 1
+            else:
+                assert (reply["type"], reply["code"]) == ("error", 4403), (user.username, reply)
+                counts["own site 4403 (role)"] += 1
+            await ws.disconnect()
+
+    async_to_sync(run)()
+    with tenant_scope(acme.tenant.id):
+        assert Alert.objects.get(id=acme.other_alert.id).status == "open"
+        assert Alert.objects.get(id=acme.alert.id).status == "open"
+    with capsys.disabled():
+        print("\nBOLA websocket rows (ws/alerts/): " + ", ".join(f"{k}: {v}" for k, v in counts.items()))
+    assert counts["own site ok"] == len(HANDLES_ALERTS)

@@ -3,8 +3,6 @@ from __future__ import annotations
 from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound
-from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -12,14 +10,13 @@ from detection import selectors, services
 from detection.api.serializers import AlertCloseSerializer, AlertFilterSerializer, AlertSerializer
 from detection.models import Alert
 from tenants.api.base import ScopedReadOnlyViewSet
+from tenants.api.pagination import BoundedCursorPagination
 from tenants.roles import Action
 
 
-class AlertCursorPagination(CursorPagination):
+class AlertCursorPagination(BoundedCursorPagination):
     ordering = ("-started_at", "-id")
     page_size = 50
-    max_page_size = 200
-    page_size_query_param = "page_size"
 
 
 @extend_schema(parameters=[AlertFilterSerializer])
@@ -49,11 +46,9 @@ class AlertViewSet(ScopedReadOnlyViewSet):
         return self._close(request, services.alert_dismiss)
 
     def _close(self, request: Request, service) -> Response:  # noqa: ANN001
+        alert = self.get_object()  # another tenant's or an invisible site's alert: 404 before any 400
         data = AlertCloseSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        # the service checks visibility (404) and role (403) itself, as it does for the websocket
-        pk = str(self.kwargs["pk"])
-        if not pk.isdigit() or len(pk) > 18:
-            raise NotFound(f"alert {pk!r} not found")
-        alert = service(member=self.membership, alert_id=int(pk), **data.validated_data)
+        # the service checks visibility (404) and role (403) again itself, as it does for the websocket
+        alert = service(member=self.membership, alert_id=alert.id, **data.validated_data)
         return Response(AlertSerializer(alert).data)

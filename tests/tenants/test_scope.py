@@ -14,20 +14,59 @@ NOT_TENANT_DATA = {
 }
 
 
-def test_every_model_with_a_tenant_uses_the_scoped_manager():
-    checked = 0
+def holds_tenant_data(model) -> bool:  # noqa: ANN001
+    """A foreign key (whatever its name) to Tenant or to any tenant-owned model."""
+    from tenants.models import Tenant
+
+    for field in model._meta.get_fields():
+        if not (field.is_relation and field.many_to_one and field.concrete):
+            continue
+        target = field.related_model
+        if target is Tenant or (isinstance(target, type) and issubclass(target, TenantOwned)):
+            return True
+    return False
+
+
+def test_every_model_with_tenant_data_uses_the_scoped_manager():
+    checked = []
     for model in apps.get_models():
         label = model._meta.label
-        has_tenant_fk = any(f.name == "tenant" and f.is_relation for f in model._meta.get_fields())
-        if not has_tenant_fk:
+        if label in NOT_TENANT_DATA or not holds_tenant_data(model):
             continue
-        assert issubclass(model, TenantOwned), f"{label} has a tenant FK but does not derive from TenantOwned"
+        assert issubclass(model, TenantOwned), f"{label} points at tenant data but does not derive from TenantOwned"
         assert isinstance(model._default_manager, ScopedManager), f"{label}'s default manager is not scoped"
-        assert type(model.objects) is ScopedManager or isinstance(model.objects, ScopedManager), label
-        checked += 1
-    assert checked >= 8  # Site, Membership, Invitation, EdgeDevice, Camera, Zone, Shift, Alert
+        assert isinstance(model.objects, ScopedManager), f"{label}.objects is not scoped"
+        checked.append(label)
+    assert {"tenants.Site", "tenants.Membership", "tenants.Invitation", "cameras.EdgeDevice", "cameras.Camera",
+            "cameras.Zone", "cameras.Shift", "detection.Alert"} <= set(checked)
     for label in NOT_TENANT_DATA:
         assert not issubclass(apps.get_model(label), TenantOwned)
+
+
+def test_the_meta_test_catches_a_tenant_model_whatever_its_foreign_key_is_called():
+    from django.db import models
+
+    try:
+        class Leak(models.Model):  # no TenantOwned, FK to Site under another name
+            place = models.ForeignKey("tenants.Site", on_delete=models.CASCADE)
+
+            class Meta:
+                app_label = "tenants"
+                managed = False
+
+        class Fine(models.Model):
+            owner = models.ForeignKey("auth.User", on_delete=models.CASCADE)
+
+            class Meta:
+                app_label = "tenants"
+                managed = False
+
+        assert holds_tenant_data(Leak) and not issubclass(Leak, TenantOwned)
+        assert not holds_tenant_data(Fine)
+    finally:  # leave the app registry as it was for the other tests
+        for name in ("leak", "fine"):
+            apps.all_models["tenants"].pop(name, None)
+        apps.clear_cache()
 
 
 def test_querying_outside_a_scope_raises_with_a_fix_it_message(db):  # noqa: ANN001
