@@ -140,9 +140,14 @@ def test_front_end_is_computed_once_per_frame_for_all_models(normal_sim: list[Si
     clear_cache()
     a, b = MotionFrontEnd(MotionSettings()), MotionFrontEnd(MotionSettings())
     frames = to_frames(normal_sim[:5])
+    results = []
     for f in frames:
         ma, mb = a(f), b(f)
         assert ma is mb  # the second model got the cached result
+        results.append(ma)
+    computed = [m for m in results if m is not None]
+    assert len(computed) >= len(frames) - 1  # not two Nones: the front end ran (all but the first frame)
+    assert len({id(m) for m in computed}) == len(computed)  # and once per frame, not one stale result
 
 
 def test_masked_pixels_carry_no_motion(normal_sim: list[SimFrame]) -> None:
