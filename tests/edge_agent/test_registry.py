@@ -56,7 +56,7 @@ def test_gpu_runtime_without_onnxruntime_gpu_is_refused():
     import onnxruntime
 
     if "CUDAExecutionProvider" in onnxruntime.get_available_providers():
-        pytest.skip("this machine has CUDA")
+        pytest.skip("this machine has CUDA, so the refusal without onnxruntime-gpu cannot be shown here")
     assert choose_providers("auto")[-1] == "CPUExecutionProvider"
     with pytest.raises(RuntimeUnavailable, match="vad-edge\\[gpu\\]"):
         choose_providers("cuda")
