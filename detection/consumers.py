@@ -9,7 +9,7 @@ Rights are read again on every message and every push, never kept from ``connect
   HTTP API, which check visibility (4404) and role (4403) themselves.
 - Each push is forwarded only if the member can see the alert's site or camera *now*.
 - Removing or demoting a member, changing their site grants, or signing out closes the sockets
-  (4408 rights changed, 4409 signed out); the client reconnects with its current rights.
+  (4408 rights changed, 4410 signed out); the client reconnects with its current rights.
 
 Bad frames are answered with an ``error`` reply (code 4400), never a server-side close.
 """

@@ -26,7 +26,7 @@ logger = logging.getLogger(__name__)
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_NOT_MEMBER = 4403
 CLOSE_RIGHTS_CHANGED = 4408
-CLOSE_LOGGED_OUT = 4409
+CLOSE_LOGGED_OUT = 4410
 
 
 def member_group(membership_id: int) -> str:

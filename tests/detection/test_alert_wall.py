@@ -224,7 +224,7 @@ def test_signing_out_closes_the_sockets_of_that_session_only(acme):  # noqa: ANN
         await elsewhere.receive_json_from()
         out = await sync_to_async(portal.post)("/logout/")
         assert out.status_code == 302
-        await expect_close(ws, 4409)
+        await expect_close(ws, 4410)
         assert await elsewhere.receive_nothing(timeout=0.3)  # positive control: the other session stays
         await elsewhere.disconnect()
         ws = WebsocketCommunicator(application, "/ws/alerts/", headers=headers)
