@@ -27,3 +27,26 @@ class ScopedPrimaryKeyRelatedField(serializers.PrimaryKeyRelatedField):
             if hook is not None:
                 qs = hook(qs)
         return qs
+
+
+MAX_ID = 2**63 - 1  # BigAutoField: PostgreSQL bigint, SQLite INTEGER
+MAX_ID_LIST = 1000  # ids in one list field (grants, filters)
+
+
+class IdField(serializers.IntegerField):
+    """An object id: a whole number from 1 to 2**63 - 1.
+
+    A larger number would reach the database driver and fail there (OverflowError, a 500); here
+    it is a field error naming the range. The OpenAPI schema shows the bounds too.
+    """
+
+    default_error_messages = {
+        "min_value": "ids are whole numbers from {min_value} to 9223372036854775807; this one is smaller.",
+        "max_value": "ids are whole numbers from 1 to {max_value}; this one is larger.",
+    }
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("min_value", 1)
+        kwargs.setdefault("max_value", MAX_ID)
+        super().__init__(**kwargs)
+
