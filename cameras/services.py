@@ -11,8 +11,8 @@ from typing import Any
 
 from django.db import transaction
 
-from cameras.models import Camera, EdgeDevice, Zone
-from cameras.selectors import camera_list, device_list
+from cameras.models import Camera, EdgeDevice, Shift, Zone
+from cameras.selectors import camera_list, device_list, shift_list, zone_list
 from tenants.errors import InvalidInput, NotFound
 from tenants.models import Membership, Site
 from tenants.roles import Action, require
@@ -20,8 +20,7 @@ from tenants.selectors import visibility
 
 
 def _check_site_and_device(*, member: Membership, site: Site, device: EdgeDevice | None) -> None:
-    if not visibility(membership=member).sees(site_id=site.id):
-        raise InvalidInput.field("site", f"site {site.id} not found")
+    _check_site(member, site)
     if device is not None and device.site_id != site.id:
         raise InvalidInput.field(
             "device", f"device {device.name!r} is at another site than the camera; choose a device of "
@@ -42,35 +41,109 @@ def camera_update(*, member: Membership, camera_id: int, **fields: Any) -> Camer
     """Change a camera. Moving it to another site keeps its device only if the device is there too."""
     require(member, Action.MANAGE_SITES)
     with transaction.atomic():
-        camera = camera_list(membership=member).select_for_update(of=("self",)).filter(id=camera_id).first()
-        if camera is None:
-            raise NotFound(f"camera {camera_id} not found")
+        camera = _for_update(camera_list(membership=member), camera_id, "camera")
         site = fields.get("site", camera.site)
         device = fields["device"] if "device" in fields else camera.device
         _check_site_and_device(member=member, site=site, device=device)
-        for name, value in fields.items():
-            setattr(camera, name, value)
-        camera.save()
-    return camera
+        return _save(camera, fields)
 
 
 def device_update(*, member: Membership, device_id: int, **fields: Any) -> EdgeDevice:
     """Change a device. It may move to another site only when no camera of the old site uses it."""
     require(member, Action.MANAGE_SITES)
     with transaction.atomic():
-        device = device_list(membership=member).select_for_update().filter(id=device_id).first()
-        if device is None:
-            raise NotFound(f"device {device_id} not found")
+        device = _for_update(device_list(membership=member), device_id, "device")
         site = fields.get("site", device.site)
-        if not visibility(membership=member).sees(site_id=site.id):
-            raise InvalidInput.field("site", f"site {site.id} not found")
+        _check_site(member, site)
         if site.id != device.site_id:
             stranded = list(Camera.objects.filter(device=device).exclude(site=site).values_list("name", flat=True))
             if stranded:
                 raise InvalidInput.field(
                     "site", f"device {device.name!r} still serves camera(s) {sorted(stranded)} at its current "
                             f"site; move or detach them first")
-        for name, value in fields.items():
-            setattr(device, name, value)
-        device.save()
-    return device
+        return _save(device, fields)
+
+
+def _for_update(qs: Any, obj_id: int, what: str) -> Any:
+    obj = qs.select_for_update(of=("self",)).filter(id=obj_id).first()
+    if obj is None:
+        raise NotFound(f"{what} {obj_id} not found")
+    return obj
+
+
+def _save(obj: Any, fields: dict[str, Any]) -> Any:
+    for name, value in fields.items():
+        setattr(obj, name, value)
+    obj.save()
+    return obj
+
+
+def _check_site(member: Membership, site: Site) -> None:
+    if not visibility(membership=member).sees(site_id=site.id):
+        raise InvalidInput.field("site", f"site {site.id} not found")
+
+
+def _check_camera(member: Membership, camera: Camera) -> None:
+    if not visibility(membership=member).sees(site_id=camera.site_id, camera_id=camera.id):
+        raise InvalidInput.field("camera", f"camera {camera.id} not found")
+
+
+def camera_delete(*, member: Membership, camera_id: int) -> None:
+    require(member, Action.MANAGE_SITES)
+    with transaction.atomic():
+        _for_update(camera_list(membership=member), camera_id, "camera").delete()
+
+
+def zone_create(*, member: Membership, **fields: Any) -> Zone:
+    require(member, Action.MANAGE_SITES)
+    _check_camera(member, fields["camera"])
+    return Zone.objects.create(tenant_id=member.tenant_id, **fields)
+
+
+def zone_update(*, member: Membership, zone_id: int, **fields: Any) -> Zone:
+    require(member, Action.MANAGE_SITES)
+    with transaction.atomic():
+        zone = _for_update(zone_list(membership=member), zone_id, "zone")
+        if "camera" in fields:
+            _check_camera(member, fields["camera"])
+        return _save(zone, fields)
+
+
+def zone_delete(*, member: Membership, zone_id: int) -> None:
+    require(member, Action.MANAGE_SITES)
+    with transaction.atomic():
+        _for_update(zone_list(membership=member), zone_id, "zone").delete()
+
+
+def shift_create(*, member: Membership, **fields: Any) -> Shift:
+    require(member, Action.MANAGE_SITES)
+    _check_site(member, fields["site"])
+    return Shift.objects.create(tenant_id=member.tenant_id, **fields)
+
+
+def shift_update(*, member: Membership, shift_id: int, **fields: Any) -> Shift:
+    require(member, Action.MANAGE_SITES)
+    with transaction.atomic():
+        shift = _for_update(shift_list(membership=member), shift_id, "shift")
+        if "site" in fields:
+            _check_site(member, fields["site"])
+        return _save(shift, fields)
+
+
+def shift_delete(*, member: Membership, shift_id: int) -> None:
+    require(member, Action.MANAGE_SITES)
+    with transaction.atomic():
+        _for_update(shift_list(membership=member), shift_id, "shift").delete()
+
+
+def device_create(*, member: Membership, **fields: Any) -> EdgeDevice:
+    require(member, Action.MANAGE_SITES)
+    _check_site(member, fields["site"])
+    return EdgeDevice.objects.create(tenant_id=member.tenant_id, **fields)
+
+
+def device_delete(*, member: Membership, device_id: int) -> None:
+    """Delete a device; its cameras stay, without a device (the foreign key is SET_NULL)."""
+    require(member, Action.MANAGE_SITES)
+    with transaction.atomic():
+        _for_update(device_list(membership=member), device_id, "device").delete()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
@@ -16,7 +17,7 @@ from tenants.live import member_sockets_close
 from tenants.models import ApiToken, Invitation, Membership, Role, Site, Tenant
 from tenants.roles import Action, require
 from tenants.scope import tenant_scope
-from tenants.selectors import CAMERA_VIEW_PERM, SITE_VIEW_PERM
+from tenants.selectors import CAMERA_VIEW_PERM, SITE_VIEW_PERM, site_list
 
 INVITATION_TTL = timedelta(days=7)
 
@@ -27,6 +28,33 @@ def tenant_create(*, name: str, slug: str, data_region: str, owner: AbstractBase
         with tenant_scope(tenant.id):
             Membership.objects.create(tenant=tenant, user=owner, role=Role.OWNER)
     return tenant
+
+
+def site_create(*, member: Membership, **fields: Any) -> Site:
+    require(member, Action.MANAGE_SITES)
+    return Site.objects.create(tenant_id=member.tenant_id, **fields)
+
+
+def site_update(*, member: Membership, site_id: int, **fields: Any) -> Site:
+    require(member, Action.MANAGE_SITES)
+    with transaction.atomic():
+        site = site_list(membership=member).select_for_update().filter(id=site_id).first()
+        if site is None:
+            raise NotFound(f"site {site_id} not found")
+        for name, value in fields.items():
+            setattr(site, name, value)
+        site.save()
+    return site
+
+
+def site_delete(*, member: Membership, site_id: int) -> None:
+    """Delete a site with its cameras, zones, shifts, devices and alerts (cascade)."""
+    require(member, Action.MANAGE_SITES)
+    with transaction.atomic():
+        site = site_list(membership=member).select_for_update().filter(id=site_id).first()
+        if site is None:
+            raise NotFound(f"site {site_id} not found")
+        site.delete()
 
 
 def membership_update(*, actor: Membership, membership_id: int, role: str | None = None,
@@ -131,6 +159,18 @@ def invitation_create(*, actor: Membership, email: str, role: str) -> Invitation
             lambda: invitation_send.delay(tenant_id=invitation.tenant_id, invitation_id=invitation.id)
         )
     return invitation
+
+
+def invitation_delete(*, actor: Membership, invitation_id: int) -> None:
+    """Withdraw an invitation; its link stops working at once."""
+    require(actor, Action.MANAGE_MEMBERS)
+    with transaction.atomic():
+        invitation = Invitation.objects.select_for_update().filter(id=invitation_id).first()
+        if invitation is None:
+            raise NotFound(f"invitation {invitation_id} not found")
+        if invitation.role == Role.OWNER and actor.role != Role.OWNER:
+            raise NotAllowed("only an owner can withdraw an invitation to the owner role")
+        invitation.delete()
 
 
 def invitation_accept(*, token: str, user: AbstractBaseUser) -> Membership:

@@ -49,7 +49,7 @@ def api_routes() -> list[Route]:
             continue
         actions = getattr(entry.callback, "actions", None)
         if actions:
-            methods = tuple(sorted(actions))
+            methods = tuple(sorted(set(actions) - {"head", "options"}))  # DRF adds head = get on first use
         else:
             view_class = getattr(entry.callback, "cls", None) or getattr(entry.callback, "view_class", None)
             methods = tuple(m for m in ("get", "post", "put", "patch", "delete") if hasattr(view_class, m))

@@ -36,12 +36,25 @@ class CameraViewSet(SiteLimitedViewSet):
         serializer.instance = services.camera_update(member=self.membership, camera_id=serializer.instance.id,
                                                      **serializer.validated_data)
 
+    def perform_destroy(self, instance: Camera) -> None:
+        services.camera_delete(member=self.membership, camera_id=instance.id)
+
 
 class ZoneViewSet(SiteLimitedViewSet):
     serializer_class = ZoneSerializer
 
     def scoped_queryset(self) -> QuerySet[Zone]:
         return selectors.zone_list(membership=self.membership)
+
+    def perform_create(self, serializer: ZoneSerializer) -> None:
+        serializer.instance = services.zone_create(member=self.membership, **serializer.validated_data)
+
+    def perform_update(self, serializer: ZoneSerializer) -> None:
+        serializer.instance = services.zone_update(member=self.membership, zone_id=serializer.instance.id,
+                                                   **serializer.validated_data)
+
+    def perform_destroy(self, instance: Zone) -> None:
+        services.zone_delete(member=self.membership, zone_id=instance.id)
 
 
 class DeviceViewSet(SiteLimitedViewSet):
@@ -50,9 +63,15 @@ class DeviceViewSet(SiteLimitedViewSet):
     def scoped_queryset(self) -> QuerySet[EdgeDevice]:
         return selectors.device_list(membership=self.membership)
 
+    def perform_create(self, serializer: DeviceSerializer) -> None:
+        serializer.instance = services.device_create(member=self.membership, **serializer.validated_data)
+
     def perform_update(self, serializer: DeviceSerializer) -> None:
         serializer.instance = services.device_update(member=self.membership, device_id=serializer.instance.id,
                                                      **serializer.validated_data)
+
+    def perform_destroy(self, instance: EdgeDevice) -> None:
+        services.device_delete(member=self.membership, device_id=instance.id)
 
 
 class ShiftViewSet(SiteLimitedViewSet):
@@ -60,3 +79,13 @@ class ShiftViewSet(SiteLimitedViewSet):
 
     def scoped_queryset(self) -> QuerySet[Shift]:
         return selectors.shift_list(membership=self.membership)
+
+    def perform_create(self, serializer: ShiftSerializer) -> None:
+        serializer.instance = services.shift_create(member=self.membership, **serializer.validated_data)
+
+    def perform_update(self, serializer: ShiftSerializer) -> None:
+        serializer.instance = services.shift_update(member=self.membership, shift_id=serializer.instance.id,
+                                                    **serializer.validated_data)
+
+    def perform_destroy(self, instance: Shift) -> None:
+        services.shift_delete(member=self.membership, shift_id=instance.id)

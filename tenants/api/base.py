@@ -115,8 +115,17 @@ class ScopedApiMixin:
         context["membership"] = self.membership
         return context
 
+    # Writes go through a service that takes the acting membership and checks role and
+    # visibility itself (the websocket, portal and tasks call the same functions). A writable
+    # view that forgets to call one fails loudly instead of saving unchecked.
     def perform_create(self, serializer: Any) -> None:
-        serializer.save(tenant_id=require_tenant_id())
+        raise NotImplementedError(f"{type(self).__name__}.perform_create must call a service")
+
+    def perform_update(self, serializer: Any) -> None:
+        raise NotImplementedError(f"{type(self).__name__}.perform_update must call a service")
+
+    def perform_destroy(self, instance: Any) -> None:
+        raise NotImplementedError(f"{type(self).__name__}.perform_destroy must call a service")
 
 
 class ScopedModelViewSet(ScopedApiMixin, viewsets.ModelViewSet):

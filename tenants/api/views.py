@@ -70,6 +70,16 @@ class SiteViewSet(ScopedModelViewSet):
     def scoped_queryset(self) -> QuerySet[Site]:
         return selectors.site_list(membership=self.membership)
 
+    def perform_create(self, serializer: SiteSerializer) -> None:
+        serializer.instance = services.site_create(member=self.membership, **serializer.validated_data)
+
+    def perform_update(self, serializer: SiteSerializer) -> None:
+        serializer.instance = services.site_update(member=self.membership, site_id=serializer.instance.id,
+                                                   **serializer.validated_data)
+
+    def perform_destroy(self, instance: Site) -> None:
+        services.site_delete(member=self.membership, site_id=instance.id)
+
 
 class MembershipViewSet(ScopedApiMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin,
                         mixins.UpdateModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet):
@@ -109,6 +119,9 @@ class InvitationViewSet(ScopedApiMixin, mixins.ListModelMixin, mixins.RetrieveMo
 
     def perform_create(self, serializer: InvitationSerializer) -> None:
         serializer.instance = services.invitation_create(actor=self.membership, **serializer.validated_data)
+
+    def perform_destroy(self, instance: Invitation) -> None:
+        services.invitation_delete(actor=self.membership, invitation_id=instance.id)
 
 
 class InvitationAcceptApi(APIView):
