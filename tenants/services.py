@@ -30,6 +30,17 @@ def tenant_create(*, name: str, slug: str, data_region: str, owner: AbstractBase
     return tenant
 
 
+def tenant_update(*, member: Membership, **fields: Any) -> Tenant:
+    """Rename the member's tenant (owners and admins)."""
+    require(member, Action.MANAGE_MEMBERS)
+    with transaction.atomic():
+        tenant = Tenant.objects.select_for_update().get(id=member.tenant_id)
+        for name, value in fields.items():
+            setattr(tenant, name, value)
+        tenant.save()
+    return tenant
+
+
 def site_create(*, member: Membership, **fields: Any) -> Site:
     require(member, Action.MANAGE_SITES)
     return Site.objects.create(tenant_id=member.tenant_id, **fields)

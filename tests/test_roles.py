@@ -115,3 +115,11 @@ def test_granting_another_tenants_camera_is_a_field_error(acme, globex):  # noqa
         f"/api/v1/memberships/{acme.membership_ids[1]}/", {"camera_ids": [globex.camera.id]}, format="json")
     assert response.status_code == 400
     assert "unknown id" in response.json()["camera_ids"][0]
+
+
+def test_only_owners_and_admins_rename_the_tenant(acme):  # noqa: ANN001
+    for username in ("olga", "carl", "vera"):
+        refused = client_for(acme.users[username]).patch(f"/api/v1/tenants/{acme.tenant.id}/", {"name": "Hacked"})
+        assert refused.status_code == 403 and "does not allow" in refused.json()["detail"], username
+    renamed = client_for(acme.users["alice"]).patch(f"/api/v1/tenants/{acme.tenant.id}/", {"name": "Acme Stores"})
+    assert renamed.status_code == 200 and renamed.json()["name"] == "Acme Stores"

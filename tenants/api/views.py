@@ -6,7 +6,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, permissions, serializers, status, viewsets
-from rest_framework.exceptions import NotFound, PermissionDenied
+from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -25,7 +25,7 @@ from tenants.api.serializers import (
 )
 from tenants.middleware import SESSION_TENANT_KEY
 from tenants.models import ApiToken, Invitation, Membership, Site, Tenant
-from tenants.roles import Action, role_allows
+from tenants.roles import Action
 
 
 class TenantViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin,
@@ -57,11 +57,8 @@ class TenantViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Cre
         return Response(out.data, status=status.HTTP_201_CREATED)
 
     def perform_update(self, serializer: TenantSerializer) -> None:
-        tenant = serializer.instance
-        roles = serializer.context["roles"]  # built once per request by get_serializer_context()
-        if not role_allows(roles.get(tenant.id, ""), Action.MANAGE_MEMBERS):
-            raise PermissionDenied("only owners and admins may change the tenant")
-        serializer.save()
+        member = selectors.membership_resolve(user=self.request.user, tenant_slug=serializer.instance.slug)
+        serializer.instance = services.tenant_update(member=member, **serializer.validated_data)
 
 
 class SiteViewSet(ScopedModelViewSet):
