@@ -143,18 +143,29 @@ def test_pushes_reach_only_members_who_can_see_the_alert_now(acme):  # noqa: ANN
     async_to_sync(run)()
 
 
-def test_removing_a_member_closes_their_socket_within_a_second(acme):  # noqa: ANN001
+def admin_and_olgas_membership_url(acme) -> tuple[Client, str]:  # noqa: ANN001
+    """Alice's portal session (she manages members) and the API URL of olga's membership."""
     alice = Client()
     alice.force_login(acme.users["alice"])
     with tenant_scope(acme.tenant.id):
-        olga_membership = Membership.objects.get(user=acme.users["olga"])
+        membership = Membership.objects.get(user=acme.users["olga"])
+    return alice, f"/api/v1/memberships/{membership.id}/"
+
+
+async def olgas_open_socket(acme):  # noqa: ANN001, ANN201
+    ws, connected, _ = await connect(acme.users["olga"])
+    assert connected
+    await ws.receive_json_from()
+    return ws
+
+
+def test_removing_a_member_closes_their_socket_within_a_second(acme):  # noqa: ANN001
+    alice, olga_url = admin_and_olgas_membership_url(acme)
 
     async def run() -> None:
-        ws, connected, _ = await connect(acme.users["olga"])
-        assert connected
-        await ws.receive_json_from()
+        ws = await olgas_open_socket(acme)
         assert await ws.receive_nothing(timeout=0.2)  # positive control: an open socket stays open
-        removed = await sync_to_async(alice.delete)(f"/api/v1/memberships/{olga_membership.id}/")
+        removed = await sync_to_async(alice.delete)(olga_url)
         assert removed.status_code == 204
         await expect_close(ws, 4408)
         again, connected, code = await connect(acme.users["olga"])
@@ -165,17 +176,11 @@ def test_removing_a_member_closes_their_socket_within_a_second(acme):  # noqa: A
 
 
 def test_demoting_a_member_closes_their_socket_and_the_new_role_applies(acme):  # noqa: ANN001
-    alice = Client()
-    alice.force_login(acme.users["alice"])
-    with tenant_scope(acme.tenant.id):
-        olga_membership = Membership.objects.get(user=acme.users["olga"])
+    alice, olga_url = admin_and_olgas_membership_url(acme)
 
     async def run() -> None:
-        ws, connected, _ = await connect(acme.users["olga"])
-        assert connected
-        await ws.receive_json_from()
-        demoted = await sync_to_async(alice.patch)(f"/api/v1/memberships/{olga_membership.id}/", {"role": "viewer"},
-                                                   content_type="application/json")
+        ws = await olgas_open_socket(acme)
+        demoted = await sync_to_async(alice.patch)(olga_url, {"role": "viewer"}, content_type="application/json")
         assert demoted.status_code == 200, demoted.content
         await expect_close(ws, 4408)
         ws, connected, _ = await connect(acme.users["olga"])
@@ -191,9 +196,7 @@ def test_demoting_a_member_closes_their_socket_and_the_new_role_applies(acme):  
 
 def test_a_demotion_is_enforced_on_the_next_message_even_if_the_close_is_missed(acme):  # noqa: ANN001
     async def run() -> None:
-        ws, connected, _ = await connect(acme.users["olga"])
-        assert connected
-        await ws.receive_json_from()
+        ws = await olgas_open_socket(acme)
 
         def demote_behind_the_services_back() -> None:
             with tenant_scope(acme.tenant.id):
@@ -248,9 +251,7 @@ def test_signing_out_closes_the_sockets_of_that_session_only(acme):  # noqa: ANN
 )
 def test_bad_frames_get_an_error_reply_and_the_socket_stays_usable(acme, frame, detail):  # noqa: ANN001
     async def run() -> None:
-        ws, connected, _ = await connect(acme.users["olga"])
-        assert connected
-        await ws.receive_json_from()
+        ws = await olgas_open_socket(acme)
         await ws.send_to(text_data=frame)
         reply = await ws.receive_json_from(timeout=2)
         assert (reply["type"], reply["code"]) == ("error", 4400), reply
@@ -266,9 +267,7 @@ def test_bad_frames_get_an_error_reply_and_the_socket_stays_usable(acme, frame, 
 
 def test_binary_frame_gets_an_error_reply(acme):  # noqa: ANN001
     async def run() -> None:
-        ws, connected, _ = await connect(acme.users["olga"])
-        assert connected
-        await ws.receive_json_from()
+        ws = await olgas_open_socket(acme)
         await ws.send_to(bytes_data=b"\x00\x01")
         reply = await ws.receive_json_from(timeout=2)
         assert (reply["type"], reply["code"]) == ("error", 4400) and "text frames" in reply["detail"]
