@@ -105,3 +105,29 @@ class Invitation(TenantOwned):
 
     def __str__(self) -> str:
         return f"invitation {self.email} -> {self.tenant_id} as {self.role}"
+
+
+class ApiToken(models.Model):
+    """A personal API token (``Authorization: Bearer <secret>``). It belongs to a user, not to a
+    tenant: the caller picks the tenant per request with ``X-Tenant: <slug>``, as a session does.
+
+    Only ``sha256(secret)`` is stored; ``prefix`` (the first characters of the secret) lets the
+    owner recognise a token in lists without revealing it. Revoked tokens are kept (``revoked_at``)
+    so that a client still sending one is told it was revoked rather than that it is unknown.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=16, editable=False)
+    secret_hash = models.CharField(max_length=64, unique=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(null=True, blank=True, help_text="None: never expires.")
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["user", "revoked_at"], name="apitoken_user_active")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…) of user {self.user_id}"

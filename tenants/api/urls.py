@@ -8,6 +8,7 @@ router.register("tenants", views.TenantViewSet, basename="tenant")
 router.register("sites", views.SiteViewSet, basename="site")
 router.register("memberships", views.MembershipViewSet, basename="membership")
 router.register("invitations", views.InvitationViewSet, basename="invitation")
+router.register("me/tokens", views.ApiTokenViewSet, basename="api-token")  # the caller's own tokens
 
 urlpatterns = [
     path("me/", views.MeApi.as_view(), name="me"),
