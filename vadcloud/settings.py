@@ -262,12 +262,15 @@ SPECTACULAR_SETTINGS = {
 # --- Content-Security-Policy (django-csp): no inline script or style anywhere -----------------
 # Portal behaviour lives in frontend/static/frontend/portal.js; the Swagger UI page loads its
 # init script from a URL (SpectacularSwaggerSplitView), so no view needs a relaxed policy.
-# img-src allows data: for the SVG icons inlined in swagger-ui.css.
+# img-src allows data: for the SVG icons inlined in swagger-ui.css. The DRF browsable API has one
+# inline <style> (Pygments highlighting, rest_framework/base.html), allowed by its hash: a DRF or
+# Pygments upgrade changes it, and tests/e2e/test_csp_browser.py then fails showing the new hash.
+DRF_PYGMENTS_STYLE_HASH = "'sha256-1kn+agGaGZdaFPNbx228buXQB9KXcy9RVE6NMUiW4SQ='"
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": ["'self'"],
         "script-src": ["'self'"],
-        "style-src": ["'self'"],
+        "style-src": ["'self'", DRF_PYGMENTS_STYLE_HASH],
         "img-src": ["'self'", "data:"],
         "connect-src": ["'self'"],
         "font-src": ["'self'"],

@@ -118,6 +118,11 @@ def test_portal_tokens_page_and_swagger_ui_work_with_no_csp_violation(live_serve
     assert page.locator(".opblock").count() > 10
     assert "/api/v1/me/tokens/" in page.inner_text(".swagger-ui")
 
+    # the DRF browsable API (its one inline <style> is allowed by hash)
+    page.goto(f"{live_server.url}/api/v1/me/")
+    page.wait_for_selector(".response-info")
+    assert '"username": "olga"' in page.inner_text(".response-info")
+
     assert watched.violations == [], watched.violations
     assert watched.csp_console() == [], watched.csp_console()
     assert watched.foreign == [], f"loaded from another host: {watched.foreign}"
