@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from functools import lru_cache
-from urllib.parse import urlsplit, urlunsplit
 
 from cryptography.fernet import Fernet, InvalidToken
 from django.conf import settings
 from django.db import models
+
+from cameras import streams
 
 
 @lru_cache(maxsize=4)
@@ -38,11 +39,8 @@ class EncryptedTextField(models.TextField):
 
 
 def redact_url(url: str) -> str:
-    """``rtsp://user:pw@host/x`` -> ``rtsp://user:***@host/x`` (for display and logs)."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, f"{parts.username}:***@{host}", parts.path, parts.query, parts.fragment))
+    """``rtsp://user:pw@host/x?token=t`` -> ``rtsp://user:***@host/x?token=***`` (for display and logs).
+
+    Never raises; the rules are ``cameras.streams.redact_url``'s.
+    """
+    return streams.redact_url(url)

@@ -281,10 +281,16 @@ CONTENT_SECURITY_POLICY = {
     },
 }
 
+# Camera/broker/database URL credentials never reach an error page, an error email or a log line
+# (vadcloud/errorreport.py; the filter is active with DEBUG on too).
+DEFAULT_EXCEPTION_REPORTER_FILTER = "vadcloud.errorreport.UrlCredentialsExceptionReporterFilter"
+DEFAULT_EXCEPTION_REPORTER = "vadcloud.errorreport.UrlCredentialsExceptionReporter"  # the exception message too
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"redact_url_credentials": {"()": "vadcloud.errorreport.RedactUrlCredentialsLogFilter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["redact_url_credentials"]}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {
         # Django's default config also prints "django" records; don't let them reach root twice.

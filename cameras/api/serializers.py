@@ -2,15 +2,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.views.decorators.debug import sensitive_variables
 from rest_framework import serializers
 
+from cameras import streams
 from cameras.crypto import redact_url
 from cameras.geometry import PolygonError, validate_line, validate_polygon
 from cameras.models import Camera, EdgeDevice, Shift, Zone, ZoneKind
 from tenants.api.fields import ScopedPrimaryKeyRelatedField
 from tenants.models import Site
 
-STREAM_SCHEMES = ("rtsp", "rtsps", "http", "https", "file")
+STREAM_SCHEMES = streams.STREAM_SCHEMES  # rtsp, rtsps, http, https: the rules live in cameras.streams
 
 
 def site_field() -> ScopedPrimaryKeyRelatedField:
@@ -63,12 +65,17 @@ class CameraSerializer(serializers.ModelSerializer):
         read_only_fields = ["id", "created_at", "stream_url_redacted"]
         validators: list = []  # (site, name) uniqueness is checked in validate() with a field error
 
+    @sensitive_variables()
     def get_stream_url_redacted(self, camera: Camera) -> str:
-        return redact_url(camera.stream_url or "")
+        return redact_url(camera.stream_url or "")  # never raises, even for a stored URL we would now refuse
 
+    @sensitive_variables("value")
     def validate_stream_url(self, value: str) -> str:
-        if value and value.split(":", 1)[0].lower() not in STREAM_SCHEMES:
-            raise serializers.ValidationError(f"unsupported stream URL scheme; use one of {list(STREAM_SCHEMES)}")
+        if value:
+            try:
+                streams.parse_stream_url(value)
+            except streams.StreamUrlError as err:  # its message quotes no credentials
+                raise serializers.ValidationError(str(err)) from None
         return value
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
