@@ -26,7 +26,9 @@ def test_openapi_schema_lists_the_api(db):  # noqa: ANN001
 
 
 def test_api_requires_authentication(db):  # noqa: ANN001
-    assert Client().get("/api/v1/sites/").status_code in (401, 403)
+    response = Client().get("/api/v1/sites/")
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"].startswith("Bearer")
 
 
 def _manage(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
