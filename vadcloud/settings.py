@@ -232,6 +232,8 @@ EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.Emai
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "VADCloud <no-reply@vadcloud.localhost>")
 PORTAL_BASE_URL = env_str("PORTAL_BASE_URL", "http://127.0.0.1:8000")
 
+DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024  # request bodies (API JSON/forms too: vadcloud/parsers.py)
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # The first class answers anonymous calls: 401 + WWW-Authenticate: Bearer realm="api".
@@ -240,7 +242,13 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    # Input limits (README "Input limits"): JSON depth 20 and body size, page size 200, ids < 2**63.
+    "DEFAULT_PARSER_CLASSES": [
+        "vadcloud.parsers.LimitedJSONParser",
+        "vadcloud.parsers.LimitedFormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
+    "DEFAULT_PAGINATION_CLASS": "tenants.api.pagination.BoundedLimitOffsetPagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "tenants.api.errors.exception_handler",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",

@@ -3,6 +3,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from detection.models import Alert, AlertStatus, ReasonCode
+from tenants.api.fields import IdField
 
 
 class AlertSerializer(serializers.ModelSerializer):
@@ -20,8 +21,8 @@ class AlertSerializer(serializers.ModelSerializer):
 
 
 class AlertFilterSerializer(serializers.Serializer):
-    site = serializers.IntegerField(required=False, source="site_id")
-    camera = serializers.IntegerField(required=False, source="camera_id")
+    site = IdField(required=False, source="site_id")
+    camera = IdField(required=False, source="camera_id")
     status = serializers.ChoiceField(choices=AlertStatus.choices, required=False)
     since = serializers.DateTimeField(required=False)
     until = serializers.DateTimeField(required=False)

@@ -1,14 +1,15 @@
 from __future__ import annotations
 
 from django.db.models import QuerySet
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_serializer, extend_schema_view
+from rest_framework import serializers
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from detection import selectors, services
 from detection.api.serializers import AlertCloseSerializer, AlertFilterSerializer, AlertSerializer
-from detection.models import Alert
+from detection.models import Alert, ReasonCode
 from tenants.api.base import ScopedReadOnlyViewSet
 from tenants.api.pagination import BoundedCursorPagination
 from tenants.roles import Action
@@ -19,7 +20,22 @@ class AlertCursorPagination(BoundedCursorPagination):
     page_size = 50
 
 
+@extend_schema_serializer(component_name="Alert")
+class AlertOutSchema(AlertSerializer):
+    """OpenAPI only: what AlertSerializer really writes for an open alert.
+
+    ``reason_code`` is "" until the alert is closed (``read_only_fields`` drops ``allow_blank``, so
+    the generated enum lacked ""); ``zone_name`` and ``handled_by`` are null without a zone or
+    handler (``default=None`` is not documented as nullable).
+    """
+
+    reason_code = serializers.ChoiceField(choices=ReasonCode.choices, allow_blank=True, read_only=True)
+    zone_name = serializers.CharField(read_only=True, allow_null=True)
+    handled_by = serializers.CharField(read_only=True, allow_null=True)
+
+
 @extend_schema(parameters=[AlertFilterSerializer])
+@extend_schema_view(list=extend_schema(responses=AlertOutSchema(many=True)), retrieve=extend_schema(responses=AlertOutSchema))
 class AlertViewSet(ScopedReadOnlyViewSet):
     """Alerts of the active tenant, newest first; filter by site, camera, status, time range."""
 
@@ -35,12 +51,12 @@ class AlertViewSet(ScopedReadOnlyViewSet):
             filters = data.validated_data
         return selectors.alert_list(membership=self.membership, **filters)
 
-    @extend_schema(request=AlertCloseSerializer, responses=AlertSerializer)
+    @extend_schema(request=AlertCloseSerializer, responses=AlertOutSchema)
     @action(detail=True, methods=["post"])
     def acknowledge(self, request: Request, pk: str | None = None) -> Response:
         return self._close(request, services.alert_acknowledge)
 
-    @extend_schema(request=AlertCloseSerializer, responses=AlertSerializer)
+    @extend_schema(request=AlertCloseSerializer, responses=AlertOutSchema)
     @action(detail=True, methods=["post"])
     def dismiss(self, request: Request, pk: str | None = None) -> Response:
         return self._close(request, services.alert_dismiss)

@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import Model, QuerySet
+from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from rest_framework import serializers
 
 
@@ -50,3 +51,20 @@ class IdField(serializers.IntegerField):
         kwargs.setdefault("max_value", MAX_ID)
         super().__init__(**kwargs)
 
+
+
+TIME_OF_DAY_PATTERN = r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6})?)?$"
+
+
+class TimeOfDayFieldExtension(OpenApiSerializerFieldExtension):
+    """OpenAPI for DRF's ``TimeField``: a wall-clock time ``HH:MM[:SS[.ffffff]]``, no UTC offset.
+
+    drf-spectacular writes ``format: time``, which JSON Schema defines as RFC 3339 full-time with
+    a required offset (``22:00:00Z``); DRF writes ``22:00:00``, so every response "violated" the
+    documented schema. Registered on import (every serializer module imports this one).
+    """
+
+    target_class = "rest_framework.fields.TimeField"
+
+    def map_serializer_field(self, auto_schema: Any, direction: str) -> dict[str, Any]:
+        return {"type": "string", "pattern": TIME_OF_DAY_PATTERN, "example": "22:00:00"}

@@ -4,6 +4,7 @@ from django.contrib.auth import get_user_model
 from rest_framework import serializers
 
 from compliance.jurisdictions import jurisdiction_name
+from tenants.api.fields import MAX_ID_LIST, IdField
 from tenants.models import DataRegion, Invitation, Membership, Role, Site, Tenant
 
 
@@ -63,11 +64,11 @@ class UserSummarySerializer(serializers.ModelSerializer):
 class MembershipSerializer(serializers.ModelSerializer):
     user = UserSummarySerializer(read_only=True)
     site_ids = serializers.ListField(
-        child=serializers.IntegerField(), write_only=True, required=False,
+        child=IdField(), max_length=MAX_ID_LIST, write_only=True, required=False,
         help_text="Sites this member may see when all_sites is false (guardian object permissions).",
     )
     camera_ids = serializers.ListField(
-        child=serializers.IntegerField(), write_only=True, required=False,
+        child=IdField(), max_length=MAX_ID_LIST, write_only=True, required=False,
         help_text="Single cameras this member may see when all_sites is false, beyond the granted sites.",
     )
 
