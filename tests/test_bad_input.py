@@ -20,7 +20,7 @@ from tenants.models import Membership, Site
 from tenants.scope import tenant_scope
 from tests.conftest import SQUARE, client_for
 from tests.test_bola import api_routes, victims
-from vadcloud.parsers import JsonLimitError, json_depth, parse_json_limited
+from vadcloud.jsonlimits import JsonLimitError, json_depth, parse_json_limited
 
 HUGE = 99999999999999999999999  # beyond 64 bits: the database driver's OverflowError
 
