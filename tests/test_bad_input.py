@@ -256,3 +256,20 @@ def test_alert_page_size_is_a_whole_number_capped_at_200(acme, page_size, status
         assert response.json() == {"page_size": [f"page_size must be a whole number from 1, got '{page_size}'"]}
     else:
         assert len(response.json()["results"]) == rows
+
+
+ARABIC_INDIC = str.maketrans("0123456789", "\u0660\u0661\u0662\u0663\u0664\u0665\u0666\u0667\u0668\u0669")
+
+
+@pytest.mark.parametrize("spell", [
+    lambda pk: str(pk).translate(ARABIC_INDIC),  # int() reads these digits too
+    lambda pk: f"0_{pk}",  # and underscores
+    lambda pk: f"+{pk}",
+    lambda pk: f"{pk}.0",
+])
+def test_object_ids_in_urls_are_ascii_digits_only(acme, spell):  # noqa: ANN001
+    from urllib.parse import quote
+
+    alice = client_for(acme.users["alice"])
+    assert alice.get(f"/api/v1/sites/{acme.site.id}/").status_code == 200  # positive control
+    assert alice.get(f"/api/v1/sites/{quote(spell(acme.site.id))}/").status_code == 404

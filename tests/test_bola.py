@@ -9,6 +9,7 @@ here fails the test instead of being forgotten.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import pytest
@@ -53,7 +54,7 @@ def api_routes() -> list[Route]:
         else:
             view_class = getattr(entry.callback, "cls", None) or getattr(entry.callback, "view_class", None)
             methods = tuple(m for m in ("get", "post", "put", "patch", "delete") if hasattr(view_class, m))
-        template = raw.replace("(?P<pk>[^/.]+)", "{pk}").replace("^", "").replace("$", "")
+        template = re.sub(r"\(\?P<pk>[^)]*\)", "{pk}", raw).replace("^", "").replace("$", "")
         if "(?P<format>" in template:
             continue  # format-suffix duplicates
         routes.append(Route(template, entry.name, methods, "{pk}" in template))

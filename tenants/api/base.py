@@ -50,6 +50,9 @@ class ScopedApiMixin:
     action_permissions: ClassVar[dict[str, Action]] = {}
     permission_classes = [permissions.IsAuthenticated, IsTenantMember, RoleAllows]
 
+    # Object ids in URLs are ASCII digits only: int() would also take '١' or '0_1' (the same row
+    # under another spelling); anything else does not match the route (404).
+    lookup_value_regex = "[0-9]{1,19}"
     _forbidden_overrides = ("get_queryset", "get_object")
 
     def __init_subclass__(cls, **kwargs: Any) -> None:

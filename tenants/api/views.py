@@ -34,6 +34,7 @@ class TenantViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Cre
 
     serializer_class = TenantSerializer
     permission_classes = [permissions.IsAuthenticated]
+    lookup_value_regex = ScopedApiMixin.lookup_value_regex
 
     def get_queryset(self) -> QuerySet[Tenant]:
         if getattr(self, "swagger_fake_view", False):  # OpenAPI generation
@@ -188,6 +189,7 @@ class ApiTokenViewSet(viewsets.GenericViewSet):
     ``DELETE``. Another user's token id is a 404."""
 
     permission_classes = [permissions.IsAuthenticated]
+    lookup_value_regex = ScopedApiMixin.lookup_value_regex
 
     class InputSerializer(serializers.Serializer):
         name = serializers.CharField(max_length=100)
