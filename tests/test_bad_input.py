@@ -273,3 +273,19 @@ def test_object_ids_in_urls_are_ascii_digits_only(acme, spell):  # noqa: ANN001
     alice = client_for(acme.users["alice"])
     assert alice.get(f"/api/v1/sites/{acme.site.id}/").status_code == 200  # positive control
     assert alice.get(f"/api/v1/sites/{quote(spell(acme.site.id))}/").status_code == 404
+
+
+def test_an_oversized_form_post_with_a_session_is_a_json_413_not_an_html_page(acme):  # noqa: ANN001
+    """The CSRF middleware reads the body before DRF does; Django refuses it there."""
+    from django.test import Client
+
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(acme.users["alice"])
+    browser.get("/")  # sets the CSRF cookie
+    token = browser.cookies["csrftoken"].value
+    fields = {"name": "Depot", "jurisdiction": "DE", "timezone": "UTC", "csrfmiddlewaretoken": token}
+    big = browser.post("/api/v1/sites/", {**fields, "address": "x" * (1024 * 1024)}, HTTP_X_CSRFTOKEN=token)
+    assert big.status_code == 413
+    assert big.json()["detail"] == "request body larger than 1048576 bytes (DATA_UPLOAD_MAX_MEMORY_SIZE)"
+    ok = browser.post("/api/v1/sites/", fields, HTTP_X_CSRFTOKEN=token)  # positive control
+    assert ok.status_code == 201, ok.content
