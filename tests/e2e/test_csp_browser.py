@@ -1,13 +1,12 @@
 """The Content-Security-Policy in a real browser: the portal pages, the tokens page and the Swagger UI
 render and work with zero CSP violations, and load nothing from another host.
 
-Skipped (with the reason) where /usr/bin/chromium or playwright is missing; .ci/run installs both.
+The browser is tests/e2e/conftest.py's browser_page.
 """
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import pytest
 from django.core.management import call_command
@@ -15,15 +14,7 @@ from django.core.management import call_command
 from tenants.models import Membership, Role, Tenant
 from tenants.scope import tenant_scope
 
-CHROMIUM = Path("/usr/bin/chromium")
-sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-pytestmark = [
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium not installed (apt-get install chromium)"),
-    pytest.mark.django_db(transaction=True),
-]
-
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+pytestmark = pytest.mark.django_db(transaction=True)
 
 # Runs in every document before its own scripts (Playwright injects it past the CSP).
 REPORT_VIOLATIONS = """
@@ -59,14 +50,8 @@ class Watched:
 
 
 @pytest.fixture
-def watched(live_server, tmp_path, monkeypatch):  # noqa: ANN001, ANN201
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # playwright's loop shares the test thread
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        page = browser.new_page()
-        yield Watched(page, live_server.url)
-        page.screenshot(path=str(tmp_path / "last.png"))
-        browser.close()
+def watched(live_server, browser_page):  # noqa: ANN001, ANN201
+    return Watched(browser_page, live_server.url)
 
 
 def sign_in(watched: Watched, username: str, password: str) -> None:
