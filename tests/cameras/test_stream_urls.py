@@ -172,7 +172,8 @@ def _configured_console_handler() -> logging.Handler:
 
 def _log_through(handler: logging.StreamHandler, logger: logging.Logger) -> str:
     stream = io.StringIO()
-    previous = handler.setStream(stream)
+    # swap the stream without setStream(): it flushes the old one, which pytest may have closed
+    previous, handler.stream = handler.stream, stream
     try:
         try:
             raise ConnectionError("cannot open rtsp://admin:hunter2@10.9.8.7/main")
@@ -180,7 +181,7 @@ def _log_through(handler: logging.StreamHandler, logger: logging.Logger) -> str:
             logger.error("camera %s unreachable", "rtsp://cam/x?password=hunter3", exc_info=True,
                          extra={"stream": "rtsp://op:hunter4@cam/y"})
     finally:
-        handler.setStream(previous)
+        handler.stream = previous
     return stream.getvalue()
 
 
