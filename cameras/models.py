@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
@@ -22,6 +23,18 @@ class EdgeDevice(TenantOwned):
     status = models.CharField(max_length=16, choices=DeviceStatus.choices, default=DeviceStatus.PENDING)
     last_seen_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Enrollment: the device's Ed25519 public key (raw 32 bytes, base64) registered with a
+    # one-time token; every /ws/edge/ connection proves it holds the private key.
+    public_key = models.CharField(max_length=64, blank=True)
+    enrolled_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    # The highest outbox seq committed for this device: messages arrive in seq order on a
+    # connection, so any seq <= last_seq is a duplicate (idempotency by (device, seq)).
+    last_seq = models.BigIntegerField(default=0)
+    agent_version = models.CharField(max_length=64, blank=True)
+    # The latest heartbeat (coalesced: written at most every HEARTBEAT_FLUSH_S, not per message).
+    health = models.JSONField(default=dict, blank=True)
+    config_version = models.BigIntegerField(default=0)  # last signed config version pushed
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["site", "name"], name="device_name_unique_per_site")]
@@ -29,6 +42,26 @@ class EdgeDevice(TenantOwned):
 
     def __str__(self) -> str:
         return self.name
+
+
+class EnrollmentToken(TenantOwned):
+    """A one-time, short-lived secret that lets one edge box register its public key.
+
+    Only the SHA-256 of the token is stored; the admin sees the token once, in the install command.
+    """
+
+    device = models.ForeignKey(EdgeDevice, on_delete=models.CASCADE, related_name="enrollment_tokens")
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"enrollment token for device {self.device_id}"
 
 
 class SceneClass(models.TextChoices):

@@ -46,10 +46,22 @@ class Alert(TenantOwned):
     handled_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
     handled_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Edge ingest: the device that sent it and the agent's globally unique event id (UUIDv7);
+    # (device, event_id) is unique, so a replayed event_open never makes a second alert.
+    device = models.ForeignKey("cameras.EdgeDevice", on_delete=models.SET_NULL, null=True, blank=True,
+                               related_name="alerts")
+    event_id = models.CharField(max_length=64, null=True, blank=True)
+    # {"t0": ..., "dt": ..., "scores": [...], "threshold": ...}: the score curve around the event
+    curve = models.JSONField(default=dict, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["-started_at", "-id"]
         indexes = [models.Index(fields=["tenant", "-started_at"], name="alert_tenant_recent")]
+        constraints = [
+            models.UniqueConstraint(fields=["device", "event_id"], name="alert_event_unique_per_device",
+                                    condition=models.Q(event_id__isnull=False)),
+        ]
 
     def __str__(self) -> str:
         return f"alert {self.id} on camera {self.camera_id} ({self.status})"
