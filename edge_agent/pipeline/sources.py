@@ -174,6 +174,38 @@ class LiveSource:
         self.stopped = True
 
 
+class SimSource:
+    """``sim:SEED``: the simulator's synthetic scene rendered live, paced to real time, forever.
+
+    For demos and soak tests: a camera that never ends and has an anomaly every 8-14 s. Timestamps
+    are seconds since the source opened, like a live stream's.
+    """
+
+    def __init__(self, seed: int, fps: float = 10.0, *, realtime: bool = True, frames: int | None = None) -> None:
+        self.seed, self.fps, self.realtime, self.frames = seed, fps, realtime, frames
+        self._stop = False
+
+    def __iter__(self) -> Iterator[SourceItem]:
+        from edge_agent.sim import Scene, SimConfig
+
+        yield StreamEvent("opened")
+        scene = Scene(SimConfig(seed=self.seed, fps=self.fps))
+        started = time.monotonic()
+        total = self.frames if self.frames is not None else 10**12
+        for i, sim_frame in enumerate(scene.frames(total)):
+            if self._stop:
+                break
+            if self.realtime:
+                delay = started + i / self.fps - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+            yield RawFrame(i, sim_frame.ts, sim_frame.image)
+        yield StreamEvent("ended")
+
+    def stop(self) -> None:
+        self._stop = True
+
+
 def _redact(target: str | int) -> str:
     """Drop credentials from a URL before it is logged or reported."""
     return re.sub(r"//[^/@]*@", "//***@", str(target))
@@ -181,8 +213,13 @@ def _redact(target: str | int) -> str:
 
 def open_source(
     spec: str, *, fps: float | None = None, reconnect: Reconnect | None = None
-) -> FolderSource | VideoFileSource | LiveSource:
-    """Pick a source for ``spec``: ``webcam:N``, a stream URL, a folder of images or a video file."""
+) -> FolderSource | VideoFileSource | LiveSource | SimSource:
+    """Pick a source for ``spec``: ``webcam:N``, ``sim:SEED``, a stream URL, a folder of images or a video file."""
+    if spec.startswith("sim:"):
+        seed = spec.split(":", 1)[1]
+        if not seed.isdigit():
+            raise SourceError(f"simulator source must be 'sim:SEED' with SEED a whole number; got {spec!r}")
+        return SimSource(int(seed), fps or 10.0)
     if spec.startswith("webcam:"):
         dev = spec.split(":", 1)[1]
         if not dev.isdigit():
