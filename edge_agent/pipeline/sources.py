@@ -216,10 +216,11 @@ def open_source(
 ) -> FolderSource | VideoFileSource | LiveSource | SimSource:
     """Pick a source for ``spec``: ``webcam:N``, ``sim:SEED``, a stream URL, a folder of images or a video file."""
     if spec.startswith("sim:"):
-        seed = spec.split(":", 1)[1]
-        if not seed.isdigit():
-            raise SourceError(f"simulator source must be 'sim:SEED' with SEED a whole number; got {spec!r}")
-        return SimSource(int(seed), fps or 10.0)
+        seed, _, pace = spec.split(":", 1)[1].partition(":")
+        if not seed.isdigit() or pace not in ("", "asap"):
+            raise SourceError(f"simulator source must be 'sim:SEED' (real time) or 'sim:SEED:asap' (as fast as "
+                              f"the pipeline runs) with SEED a whole number; got {spec!r}")
+        return SimSource(int(seed), fps or 10.0, realtime=pace != "asap")
     if spec.startswith("webcam:"):
         dev = spec.split(":", 1)[1]
         if not dev.isdigit():

@@ -18,6 +18,9 @@ def test_sim_source_yields_the_simulator_scene_with_stream_events() -> None:
 
 
 def test_sim_spec_is_parsed_and_a_bad_one_is_refused() -> None:
-    assert isinstance(open_source("sim:7", fps=5), SimSource)
-    with pytest.raises(SourceError, match="'sim:SEED'"):
-        open_source("sim:abc")
+    live, asap = open_source("sim:7", fps=5), open_source("sim:7:asap")
+    assert isinstance(live, SimSource) and live.realtime and live.fps == 5
+    assert isinstance(asap, SimSource) and not asap.realtime
+    for bad in ("sim:abc", "sim:7:slow"):
+        with pytest.raises(SourceError, match="'sim:SEED'"):
+            open_source(bad)
