@@ -147,3 +147,67 @@ def device_delete(*, member: Membership, device_id: int) -> None:
     require(member, Action.MANAGE_SITES)
     with transaction.atomic():
         _for_update(device_list(membership=member), device_id, "device").delete()
+
+
+# --- edge devices: authentication on /ws/edge/, liveness (called by the edge consumer/ingest) ---
+
+def device_authenticate(*, device_id: int, nonce: str, signature: str) -> EdgeDevice:
+    """The device whose Ed25519 key signed ``challenge_bytes(nonce, device_id)``.
+
+    This is the scope-resolution step of the edge link, so it reads ``unscoped_objects``; the
+    caller enters ``tenant_scope(device.tenant_id)`` for everything after it. Raises
+    ``NotAuthenticated`` (close 4401: unknown device, not enrolled, bad signature) or
+    ``NotAllowed`` (close 4403: revoked or disabled). The signature is checked before the
+    revocation, so an unauthenticated caller learns nothing about a device.
+    """
+    import base64
+    import binascii
+
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    from cameras.models import DeviceStatus
+    from edge_agent.protocol import challenge_bytes
+    from tenants.errors import NotAllowed, NotAuthenticated
+
+    refused = NotAuthenticated("device authentication failed")
+    device = EdgeDevice.unscoped_objects.filter(id=device_id).first()
+    if device is None or not device.public_key or device.enrolled_at is None:
+        raise refused
+    try:
+        key = Ed25519PublicKey.from_public_bytes(base64.b64decode(device.public_key, validate=True))
+        key.verify(base64.b64decode(signature, validate=True), challenge_bytes(nonce, device_id))
+    except (InvalidSignature, ValueError, binascii.Error):
+        raise refused from None
+    if device.revoked_at is not None or device.status == DeviceStatus.DISABLED:
+        raise NotAllowed(f"device {device_id} is revoked or disabled")
+    return device
+
+
+def device_connected(*, device: EdgeDevice, agent_version: str) -> None:
+    """A device completed the handshake: online now (one write per connection)."""
+    from django.utils import timezone
+
+    from cameras.models import DeviceStatus
+
+    EdgeDevice.unscoped_objects.filter(id=device.id, tenant_id=device.tenant_id).exclude(
+        status=DeviceStatus.DISABLED).update(status=DeviceStatus.ONLINE, last_seen_at=timezone.now(),
+                                             agent_version=agent_version[:64])
+
+
+def devices_mark_offline(*, tenant_id: int, window_s: float) -> int:
+    """Mark the tenant's online devices that sent nothing for ``window_s`` seconds offline.
+
+    Returns how many changed. Pending and disabled devices are left alone.
+    """
+    from datetime import timedelta
+
+    from django.db.models import Q
+    from django.utils import timezone
+
+    from cameras.models import DeviceStatus
+
+    cutoff = timezone.now() - timedelta(seconds=window_s)
+    return (EdgeDevice.unscoped_objects.filter(tenant_id=tenant_id, status=DeviceStatus.ONLINE)
+            .filter(Q(last_seen_at__lt=cutoff) | Q(last_seen_at__isnull=True))
+            .update(status=DeviceStatus.OFFLINE))

@@ -105,6 +105,19 @@ class AlertWallConsumer(JsonWebsocketConsumer):
                 return
         self.send_json({"type": "alert", "alert": alert})
 
+    def alerts_changed(self, event: dict[str, Any]) -> None:
+        """A coalesced push (one edge frame's alerts): membership is read once, each alert is
+        filtered by the member's current visibility, one ``alerts`` frame goes out."""
+        member = self.current_member()
+        if member is None:
+            self.close(code=CLOSE_NOT_MEMBER)
+            return
+        with tenant_scope(self.tenant_id):
+            sees = visibility(membership=member).sees
+            alerts = [a for a in event["alerts"] if sees(site_id=a.get("site"), camera_id=a.get("camera"))]
+        if alerts:
+            self.send_json({"type": "alerts", "alerts": alerts})
+
     def receive(self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any) -> None:
         if text_data is None:
             self.send_json({"type": "error", "code": 4400, "detail": "send JSON text frames, not binary"})

@@ -19,3 +19,15 @@ def alert_group(tenant_id: int) -> str:
 def alert_push(*, tenant_id: int, payload: dict[str, Any]) -> None:
     """After commit, push ``payload`` (an AlertSerializer dict) to the tenant's alert walls."""
     group_send_on_commit(alert_group(tenant_id), {"type": "alert.changed", "alert": payload})
+
+
+def alerts_push(*, tenant_id: int, payloads: list[dict[str, Any]]) -> None:
+    """After commit, push many alert changes to the tenant's walls in ONE group message
+    (``alerts.changed``): an edge batch of 200 events is one channel-layer send, not 200."""
+    if payloads:
+        group_send_on_commit(alert_group(tenant_id), {"type": "alerts.changed", "alerts": payloads})
+
+
+def edge_device_group(device_id: int) -> str:
+    """Every open /ws/edge/ socket of one device (config pushes, commands, revocation)."""
+    return f"edge.device.{device_id}"

@@ -211,15 +211,26 @@ STORAGES = {
 
 # --- Redis: channel layer + Celery; in-memory / eager without it ------------------------------
 REDIS_URL = env_str("REDIS_URL")
+# Channel layer limits: ``capacity`` = messages a channel or group member may have queued before
+# new sends to it are dropped (a stalled alert wall cannot grow Redis without bound); ``expiry`` =
+# seconds an undelivered message lives. Edge ingest sends one message per frame, not per event.
+CHANNEL_LAYER_CAPACITY = int(env_str("CHANNEL_LAYER_CAPACITY", "1000"))
+CHANNEL_LAYER_EXPIRY_S = int(env_str("CHANNEL_LAYER_EXPIRY_S", "60"))
+EDGE_HEARTBEAT_FLUSH_S = float(env_str("EDGE_HEARTBEAT_FLUSH_S", "5"))  # heartbeat -> DB at most this often
+EDGE_OFFLINE_AFTER_S = float(env_str("EDGE_OFFLINE_AFTER_S", "60"))  # silent this long -> offline
+EDGE_HELLO_TIMEOUT_S = float(env_str("EDGE_HELLO_TIMEOUT_S", "10"))  # /ws/edge/: hello within this
 if REDIS_URL:
     CHANNEL_LAYERS = {
-        "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}}
+        "default": {"BACKEND": "channels_redis.core.RedisChannelLayer",
+                    "CONFIG": {"hosts": [REDIS_URL], "capacity": CHANNEL_LAYER_CAPACITY,
+                               "expiry": CHANNEL_LAYER_EXPIRY_S}}
     }
     CELERY_BROKER_URL = REDIS_URL
     CELERY_RESULT_BACKEND = REDIS_URL
     CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 else:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer",
+                                  "CONFIG": {"capacity": CHANNEL_LAYER_CAPACITY, "expiry": CHANNEL_LAYER_EXPIRY_S}}}
     CELERY_BROKER_URL = "memory://"
     CELERY_RESULT_BACKEND = None
     CELERY_TASK_ALWAYS_EAGER = True

@@ -96,8 +96,10 @@ class DeviceSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = EdgeDevice
-        fields = ["id", "site", "name", "status", "last_seen_at", "created_at"]
-        read_only_fields = ["id", "status", "last_seen_at", "created_at"]
+        fields = ["id", "site", "name", "status", "last_seen_at", "created_at", "agent_version", "last_seq",
+                  "health", "enrolled_at", "revoked_at", "config_version"]
+        read_only_fields = ["id", "status", "last_seen_at", "created_at", "agent_version", "last_seq", "health",
+                            "enrolled_at", "revoked_at", "config_version"]
 
 
 class ShiftSerializer(serializers.ModelSerializer):

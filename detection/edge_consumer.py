@@ -1,0 +1,257 @@
+"""``/ws/edge/``: the edge agent's link (device-authenticated, no session). Thin: parse -> service -> reply.
+
+Handshake: on connect the cloud sends ``challenge`` (32 random bytes, base64). The first frame
+must be a ``hello`` within ``EDGE_HELLO_TIMEOUT_S`` (10 s) whose Ed25519 signature over
+``challenge_bytes(nonce, device_id)`` verifies with the device's enrolled public key
+(``cameras.services.device_authenticate``). Then ``welcome`` carries ``last_seq`` (the highest seq
+committed for the device) and ``config_version``.
+
+Close codes (only these; never 1011):
+
+- 4401 ``CLOSE_AUTH_FAILED``: unknown device, not enrolled, bad signature, or no hello in time
+- 4403 ``CLOSE_REVOKED``: the device is revoked or disabled (at hello, or later on any frame)
+- 4426 ``CLOSE_PROTOCOL``: the first frame was not a valid hello of protocol version 2
+
+After the handshake each frame (one message or one ``batch``) is one call to
+``detection.ingest.edge_ingest`` (one transaction); the ``ack`` is sent after it committed. A bad
+frame is answered with an ``error`` naming the field, and, when the frame had a readable integer
+``seq``, an ``ack`` with that seq ``rejected`` so the agent dead-letters it; the socket stays open.
+A batch with some bad messages still commits its good ones.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import logging
+import secrets
+import time
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+from pydantic import TypeAdapter, ValidationError
+
+from cameras import services as camera_services
+from detection import ingest
+from detection.live import edge_device_group
+from edge_agent.protocol import (
+    CLOSE_AUTH_FAILED,
+    CLOSE_PROTOCOL,
+    CLOSE_REVOKED,
+    MAX_BATCH,
+    MAX_FRAME_BYTES,
+    PROTOCOL_V2,
+    Batch,
+    Challenge,
+    EdgeMessage,
+    ErrorMessage,
+    Hello,
+    Welcome,
+    parse_from_edge,
+)
+from tenants.errors import NotAllowed, NotAuthenticated
+from vadcloud.jsonlimits import JsonLimitError, parse_json_limited
+
+logger = logging.getLogger(__name__)
+
+_ONE_MESSAGE: TypeAdapter[Any] = TypeAdapter(EdgeMessage)
+
+
+def hello_timeout_s() -> float:
+    return float(getattr(settings, "EDGE_HELLO_TIMEOUT_S", 10.0))
+
+
+def _field(err: ValidationError) -> tuple[str, str]:
+    """The first error's location (pydantic ``loc`` joined by dots) and a readable detail."""
+    first = err.errors()[0]
+    loc = ".".join(str(p) for p in first["loc"]) or "message"
+    return loc, f"{loc}: {first['msg']}"
+
+
+def _raw_seq(raw: Any) -> int | None:
+    seq = raw.get("seq") if isinstance(raw, dict) else None
+    return seq if isinstance(seq, int) and not isinstance(seq, bool) and 1 <= seq <= 2**63 - 1 else None
+
+
+class EdgeConsumer(AsyncWebsocketConsumer):
+    device_id: int | None = None
+    tenant_id: int | None = None
+
+    async def connect(self) -> None:
+        self.nonce = base64.b64encode(secrets.token_bytes(32)).decode()
+        self.device_id = None
+        self.closed = False
+        await self.accept()
+        await self._send(Challenge(nonce=self.nonce, server_time=time.time()))
+        self.hello_timer = asyncio.get_running_loop().call_later(
+            hello_timeout_s(), lambda: asyncio.ensure_future(self._hello_timeout()))
+
+    async def _hello_timeout(self) -> None:
+        if self.device_id is None and not self.closed:
+            await self._close(CLOSE_AUTH_FAILED)
+
+    async def disconnect(self, code: int) -> None:
+        self.closed = True
+        timer = getattr(self, "hello_timer", None)
+        if timer is not None:
+            timer.cancel()
+        if self.device_id is not None and self.tenant_id is not None:
+            await self.channel_layer.group_discard(edge_device_group(self.device_id), self.channel_name)
+            try:
+                await database_sync_to_async(ingest.edge_flush_heartbeat)(device_id=self.device_id,
+                                                                          tenant_id=self.tenant_id)
+            except Exception:
+                logger.exception("edge.heartbeat_flush_failed", extra={"device_id": self.device_id})
+
+    async def _send(self, msg: Any) -> None:
+        await self.send(text_data=msg.model_dump_json())
+
+    async def _close(self, code: int) -> None:
+        self.closed = True
+        await self.close(code=code)
+
+    async def _error(self, code: int, detail: str, field: str | None = None, seq: int | None = None) -> None:
+        await self._send(ErrorMessage(code=code, detail=detail[:2000], field=field, seq=seq))
+
+    # --- frames ---------------------------------------------------------------------------------
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if self.closed:
+            return
+        try:
+            await self._frame(text_data, bytes_data)
+        except NotAllowed:
+            await self._close(CLOSE_REVOKED)
+        except NotAuthenticated:
+            await self._close(CLOSE_AUTH_FAILED)
+        except Exception:  # the edge of the handler: log it, answer it, keep the socket
+            logger.exception("edge.frame_failed", extra={"device_id": self.device_id})
+            await self._error(4400, "the server could not process this frame; it was not applied, send it again")
+
+    async def _frame(self, text_data: str | None, bytes_data: bytes | None) -> None:
+        if text_data is None:
+            if self.device_id is None:
+                await self._close(CLOSE_PROTOCOL)
+                return
+            await self._error(4400, "send JSON text frames, not binary")
+            return
+        if len(text_data) > MAX_FRAME_BYTES:  # characters >= bytes/4: a cheap first cut
+            if self.device_id is None:
+                await self._close(CLOSE_PROTOCOL)
+                return
+            await self._error(4413, f"frame is larger than {MAX_FRAME_BYTES} bytes")
+            return
+        try:
+            raw = parse_json_limited(text_data, max_bytes=MAX_FRAME_BYTES)
+        except JsonLimitError as err:
+            if self.device_id is None:
+                await self._close(CLOSE_PROTOCOL)
+                return
+            await self._error(4413 if "bytes" in str(err) and "larger" in str(err) else 4400, str(err))
+            return
+        if self.device_id is None:
+            await self._hello(raw)
+            return
+        if isinstance(raw, dict) and raw.get("type") == "batch" and isinstance(raw.get("messages"), list):
+            await self._batch(raw)
+            return
+        try:
+            msg = parse_from_edge(raw)
+        except ValidationError as err:
+            loc, detail = _field(err)
+            await self._refuse(detail, loc, _raw_seq(raw))
+            return
+        if isinstance(msg, Hello):
+            await self._error(4400, "hello was already accepted on this connection", field="type")
+            return
+        if msg.seq is None:
+            await self._error(4400, "seq: a message needs its outbox seq", field="seq")
+            return
+        await self._ingest([msg], [])
+
+    async def _refuse(self, detail: str, field: str, seq: int | None) -> None:
+        await self._error(4400, detail, field=field, seq=seq)
+        if seq is not None:
+            await self._ingest([], [(seq, detail)])
+
+    async def _batch(self, raw: dict[str, Any]) -> None:
+        items = raw["messages"]
+        extra = sorted(set(raw) - {"v", "type", "messages"})
+        if raw.get("v", PROTOCOL_V2) != PROTOCOL_V2 or extra or not 1 <= len(items) <= MAX_BATCH:
+            try:
+                Batch.model_validate(raw)
+            except ValidationError as err:
+                loc, detail = _field(err)
+                await self._error(4400, detail, field=loc)
+                return
+        good: list[Any] = []
+        bad: list[tuple[int, str]] = []
+        for index, item in enumerate(items):
+            try:
+                msg = _ONE_MESSAGE.validate_python(item)
+            except ValidationError as err:
+                loc, detail = _field(err)
+                seq = _raw_seq(item)
+                await self._error(4400, f"messages.{index}.{detail}", field=f"messages.{index}.{loc}", seq=seq)
+                if seq is not None:
+                    bad.append((seq, detail))
+                continue
+            if msg.seq is None:
+                await self._error(4400, f"messages.{index}.seq: a message needs its outbox seq",
+                                  field=f"messages.{index}.seq")
+                continue
+            good.append(msg)
+        if good or bad:
+            await self._ingest(good, bad)
+
+    async def _ingest(self, messages: list[Any], rejected: list[tuple[int, str]]) -> None:
+        assert self.device_id is not None and self.tenant_id is not None
+        result = await database_sync_to_async(ingest.edge_ingest)(
+            device_id=self.device_id, tenant_id=self.tenant_id, messages=messages, rejected=rejected)
+        await self._send(result.ack)  # edge_ingest returned: the transaction has committed
+
+    async def _hello(self, raw: Any) -> None:
+        if isinstance(raw, dict) and raw.get("type") == "hello" and (raw.get("v", PROTOCOL_V2) != PROTOCOL_V2
+                                                                      or raw.get("protocol", PROTOCOL_V2) != PROTOCOL_V2):
+            await self._error(CLOSE_PROTOCOL, f"this server speaks protocol {PROTOCOL_V2}", field="protocol")
+            await self._close(CLOSE_PROTOCOL)
+            return
+        try:
+            hello = Hello.model_validate(raw)
+        except ValidationError as err:
+            loc, detail = _field(err)
+            await self._error(CLOSE_PROTOCOL, f"the first message must be a valid hello; {detail}", field=loc)
+            await self._close(CLOSE_PROTOCOL)
+            return
+        try:
+            device = await database_sync_to_async(camera_services.device_authenticate)(
+                device_id=hello.device_id, nonce=self.nonce, signature=hello.signature)
+        except NotAllowed:
+            await self._close(CLOSE_REVOKED)
+            return
+        except NotAuthenticated:
+            await self._close(CLOSE_AUTH_FAILED)
+            return
+        self.hello_timer.cancel()
+        self.device_id, self.tenant_id = device.id, device.tenant_id
+        await database_sync_to_async(camera_services.device_connected)(device=device,
+                                                                       agent_version=hello.agent_version)
+        await self.channel_layer.group_add(edge_device_group(device.id), self.channel_name)
+        logger.info("edge.connected", extra={"device_id": device.id, "agent_version": hello.agent_version,
+                                             "last_acked_seq": hello.last_acked_seq, "last_seq": device.last_seq})
+        await self._send(Welcome(device_id=device.id, last_seq=device.last_seq,
+                                 config_version=device.config_version))
+
+    # --- group messages (services elsewhere send these to edge_device_group(device_id)) ----------
+    async def edge_send(self, event: dict[str, Any]) -> None:
+        """Forward a cloud -> edge message (``config``, ``command``) given as a JSON-able dict."""
+        await self.send(text_data=json.dumps(event["message"]))
+
+    async def edge_close(self, event: dict[str, Any]) -> None:
+        """The device was revoked or disabled: close with its code (default 4403)."""
+        await self._close(int(event.get("code", CLOSE_REVOKED)))
+
+
+__all__ = ["EdgeConsumer"]
