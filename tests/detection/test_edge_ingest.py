@@ -479,3 +479,39 @@ def test_platform_task_marks_only_silent_online_devices_offline(acme, globex):  
     assert platform_devices_mark_offline.delay().get() == 1
     assert device_row(acme.device.id).status == DeviceStatus.OFFLINE
     assert device_row(globex.device.id).status == DeviceStatus.ONLINE  # positive control: seen just now
+
+
+@pytest.mark.parametrize("first", [json.dumps(event(1, 1)), "not json", b"\x00binary"])
+def test_a_first_frame_that_is_not_a_hello_is_closed_4426(acme, first):  # noqa: ANN001
+    async def run() -> None:
+        ws = WebsocketCommunicator(application, "/ws/edge/", headers=HEADERS)
+        await ws.connect()
+        assert (await ws.receive_json_from())["type"] == "challenge"
+        if isinstance(first, bytes):
+            await ws.send_to(bytes_data=first)
+        else:
+            await ws.send_to(text_data=first)
+        out = await ws.receive_output(timeout=5)
+        if out["type"] == "websocket.send":  # an error naming the field may come first
+            assert json.loads(out["text"])["code"] == 4426
+            out = await ws.receive_output(timeout=5)
+        assert out == {"type": "websocket.close", "code": 4426}
+
+    async_to_sync(run)()
+
+
+def test_batch_over_the_limit_is_refused_by_name_and_nothing_is_written(acme):  # noqa: ANN001
+    device, key = enroll(acme)
+
+    async def run() -> None:
+        ws, out = await open_edge(device.id, key)
+        welcome_of(out)
+        beats = [{"v": 2, "type": "heartbeat", "seq": i, "ts": 1.0, "agent_version": "a"} for i in range(1, 502)]
+        error = await send_recv(ws, {"v": 2, "type": "batch", "messages": beats})
+        assert (error["type"], error["field"]) == ("error", "messages")
+        ack = await send_recv(ws, event(1, acme.camera.id))  # positive control
+        assert ack["results"][0]["status"] == "ok"
+        await ws.disconnect()
+
+    async_to_sync(run)()
+    assert len(alerts_of(acme)) == 1
