@@ -35,6 +35,7 @@ class EdgeDevice(TenantOwned):
     # The latest heartbeat (coalesced: written at most every HEARTBEAT_FLUSH_S, not per message).
     health = models.JSONField(default=dict, blank=True)
     config_version = models.BigIntegerField(default=0)  # last signed config version pushed
+    config_sha256 = models.CharField(max_length=64, blank=True)  # of that version's payload (edgeconfig)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["site", "name"], name="device_name_unique_per_site")]

@@ -11,6 +11,7 @@ from typing import Any
 
 from django.db import transaction
 
+from cameras.live import edge_config_changed
 from cameras.models import Camera, EdgeDevice, Shift, Zone
 from cameras.selectors import camera_list, device_list, shift_list, zone_list
 from tenants.errors import InvalidInput, NotFound
@@ -34,6 +35,7 @@ def camera_create(*, member: Membership, zones: list[dict[str, Any]] | None = No
         camera = Camera.objects.create(tenant_id=member.tenant_id, **fields)
         for zone in zones or []:
             Zone.objects.create(tenant_id=member.tenant_id, camera=camera, **zone)
+        edge_config_changed(device_ids=[camera.device_id])
     return camera
 
 
@@ -45,6 +47,7 @@ def camera_update(*, member: Membership, camera_id: int, **fields: Any) -> Camer
         site = fields.get("site", camera.site)
         device = fields["device"] if "device" in fields else camera.device
         _check_site_and_device(member=member, site=site, device=device)
+        edge_config_changed(device_ids=[camera.device_id, device.id if device else None])  # old and new
         return _save(camera, fields)
 
 
@@ -61,6 +64,7 @@ def device_update(*, member: Membership, device_id: int, **fields: Any) -> EdgeD
                 raise InvalidInput.field(
                     "site", f"device {device.name!r} still serves camera(s) {sorted(stranded)} at its current "
                             f"site; move or detach them first")
+        edge_config_changed(device_ids=[device.id])
         return _save(device, fields)
 
 
@@ -91,13 +95,17 @@ def _check_camera(member: Membership, camera: Camera) -> None:
 def camera_delete(*, member: Membership, camera_id: int) -> None:
     require(member, Action.MANAGE_SITES)
     with transaction.atomic():
-        _for_update(camera_list(membership=member), camera_id, "camera").delete()
+        camera = _for_update(camera_list(membership=member), camera_id, "camera")
+        edge_config_changed(device_ids=[camera.device_id])
+        camera.delete()
 
 
 def zone_create(*, member: Membership, **fields: Any) -> Zone:
     require(member, Action.MANAGE_SITES)
     _check_camera(member, fields["camera"])
-    return Zone.objects.create(tenant_id=member.tenant_id, **fields)
+    with transaction.atomic():
+        edge_config_changed(device_ids=[fields["camera"].device_id])  # sent after the commit
+        return Zone.objects.create(tenant_id=member.tenant_id, **fields)
 
 
 def zone_update(*, member: Membership, zone_id: int, **fields: Any) -> Zone:
@@ -106,19 +114,24 @@ def zone_update(*, member: Membership, zone_id: int, **fields: Any) -> Zone:
         zone = _for_update(zone_list(membership=member), zone_id, "zone")
         if "camera" in fields:
             _check_camera(member, fields["camera"])
+        edge_config_changed(device_ids=[zone.camera.device_id, fields["camera"].device_id if "camera" in fields else None])
         return _save(zone, fields)
 
 
 def zone_delete(*, member: Membership, zone_id: int) -> None:
     require(member, Action.MANAGE_SITES)
     with transaction.atomic():
-        _for_update(zone_list(membership=member), zone_id, "zone").delete()
+        zone = _for_update(zone_list(membership=member), zone_id, "zone")
+        edge_config_changed(device_ids=[zone.camera.device_id])
+        zone.delete()
 
 
 def shift_create(*, member: Membership, **fields: Any) -> Shift:
     require(member, Action.MANAGE_SITES)
     _check_site(member, fields["site"])
-    return Shift.objects.create(tenant_id=member.tenant_id, **fields)
+    with transaction.atomic():
+        edge_config_changed(device_ids=EdgeDevice.objects.filter(site=fields["site"]).values_list("id", flat=True))
+        return Shift.objects.create(tenant_id=member.tenant_id, **fields)
 
 
 def shift_update(*, member: Membership, shift_id: int, **fields: Any) -> Shift:
@@ -127,13 +140,17 @@ def shift_update(*, member: Membership, shift_id: int, **fields: Any) -> Shift:
         shift = _for_update(shift_list(membership=member), shift_id, "shift")
         if "site" in fields:
             _check_site(member, fields["site"])
+        edge_config_changed(device_ids=EdgeDevice.objects.filter(
+            site_id__in=[shift.site_id, fields["site"].id if "site" in fields else shift.site_id]).values_list("id", flat=True))
         return _save(shift, fields)
 
 
 def shift_delete(*, member: Membership, shift_id: int) -> None:
     require(member, Action.MANAGE_SITES)
     with transaction.atomic():
-        _for_update(shift_list(membership=member), shift_id, "shift").delete()
+        shift = _for_update(shift_list(membership=member), shift_id, "shift")
+        edge_config_changed(device_ids=EdgeDevice.objects.filter(site_id=shift.site_id).values_list("id", flat=True))
+        shift.delete()
 
 
 def device_create(*, member: Membership, **fields: Any) -> EdgeDevice:

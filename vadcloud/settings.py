@@ -11,11 +11,16 @@ switch to real services (see README "Configuration"):
     SECRET_KEY     required when DEBUG is False
     FIELD_ENCRYPTION_KEY  Fernet key for secrets at rest (camera stream credentials);
                           required when DEBUG is False
+    EDGE_CONFIG_SIGNING_KEY / EDGE_CONFIG_KEY_ID  Ed25519 key (base64 raw 32 bytes) + id signing
+                          the device config; or EDGE_CONFIG_SIGNING_KEYS "kid1:b64,kid2:b64";
+                          required when DEBUG is False (dev: derived from SECRET_KEY)
     ALLOWED_HOSTS  comma-separated (default: localhost,127.0.0.1 in DEBUG)
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -79,6 +84,20 @@ if not FIELD_ENCRYPTION_KEY:
     if not DEBUG:
         raise ValueError("FIELD_ENCRYPTION_KEY must be set when DEBUG is False")
     FIELD_ENCRYPTION_KEY = "ZGV2LW9ubHktZmllbGQta2V5LWRvLW5vdC11c2UtISE="  # dev only
+
+# Ed25519 key that signs the config pushed to edge devices (cameras.edgeconfig): base64 of the raw
+# 32-byte private key, with its key id; or a ring "kid1:b64,kid2:b64" (the first signs, all are
+# published to devices at enrollment) for rotation. Required when DEBUG is False.
+EDGE_CONFIG_SIGNING_KEYS = env_str("EDGE_CONFIG_SIGNING_KEYS")
+EDGE_CONFIG_SIGNING_KEY = env_str("EDGE_CONFIG_SIGNING_KEY")
+EDGE_CONFIG_KEY_ID = env_str("EDGE_CONFIG_KEY_ID", "k1")
+if not (EDGE_CONFIG_SIGNING_KEYS or EDGE_CONFIG_SIGNING_KEY):
+    if not DEBUG:
+        raise ValueError("EDGE_CONFIG_SIGNING_KEY (or EDGE_CONFIG_SIGNING_KEYS) must be set when DEBUG is False")
+    # dev only: derived from SECRET_KEY, so every dev process signs with the same key
+    EDGE_CONFIG_SIGNING_KEY = base64.b64encode(
+        hashlib.sha256(b"vadcloud-edge-config-dev:" + SECRET_KEY.encode()).digest()).decode()
+    EDGE_CONFIG_KEY_ID = "dev"
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "testserver"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])

@@ -50,5 +50,6 @@ def test_docker_compose_config_when_the_client_can():
     if subprocess.run([docker, "compose", "version"], capture_output=True).returncode != 0:
         pytest.skip("the docker client has no compose plugin; the parse tests above cover the file")
     result = subprocess.run([docker, "compose", "config", "-q"], cwd=ROOT, capture_output=True, text=True,
-                            env={"SECRET_KEY": "x", "FIELD_ENCRYPTION_KEY": "y", "PATH": "/usr/bin:/bin"})
+                            env={"SECRET_KEY": "x", "FIELD_ENCRYPTION_KEY": "y", "EDGE_CONFIG_SIGNING_KEY": "z",
+                                 "PATH": "/usr/bin:/bin"})
     assert result.returncode == 0, result.stderr

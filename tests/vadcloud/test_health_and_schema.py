@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import base64
 import os
 import subprocess
 import sys
@@ -32,7 +33,8 @@ def test_api_requires_authentication(db):  # noqa: ANN001
 
 
 def _manage(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    full_env = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "SECRET_KEY", "FIELD_ENCRYPTION_KEY", "DJANGO_ALLOW_ASYNC_UNSAFE"}}
+    full_env = {k: v for k, v in os.environ.items()
+                if k not in {"DEBUG", "SECRET_KEY", "FIELD_ENCRYPTION_KEY", "DJANGO_ALLOW_ASYNC_UNSAFE"}}
     full_env.update(env)
     return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=full_env,
                           capture_output=True, text=True, timeout=120)
@@ -41,7 +43,8 @@ def _manage(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
 def test_check_deploy_is_clean_with_debug_off():
     result = _manage("check", "--deploy", "--fail-level", "WARNING",
                      DEBUG="0", SECRET_KEY="x" * 30 + "-long-random-secret-for-the-deploy-check-0123456789",
-                     FIELD_ENCRYPTION_KEY="q2VQn0r1mB2Ww4eZQ4Jr3Vn8b6o6jWqfC3kqv5Kx1bQ=", ALLOWED_HOSTS="vad.example.com")
+                     FIELD_ENCRYPTION_KEY="q2VQn0r1mB2Ww4eZQ4Jr3Vn8b6o6jWqfC3kqv5Kx1bQ=", ALLOWED_HOSTS="vad.example.com",
+                     EDGE_CONFIG_SIGNING_KEY=base64.b64encode(os.urandom(32)).decode())
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
 

@@ -1,0 +1,174 @@
+"""The signed device config: what one edge device needs to run its cameras, signed by the cloud.
+
+* :func:`device_config` - the config as a dict: the device's cameras (stream URL decrypted: it
+  travels only inside the signed config, over the device-authenticated socket), their zones and
+  masks, the site's shifts and time zone, model bundle references, the resolved privacy policy.
+* :func:`canonical_json` - the bytes that are signed: sorted keys, separators ``(",", ":")``.
+* :func:`config_sign` - a :class:`edge_agent.protocol.ConfigPush`; ``version`` is the device's
+  ``config_version``, increased only when the payload differs from the last one pushed (its
+  sha256 is kept in ``EdgeDevice.config_sha256``).
+* :func:`config_push_for_device` - the same from ids, for the ``/ws/edge/`` consumer.
+* :func:`config_public_keys` - key id -> base64 raw Ed25519 public key, for the enrollment answer
+  (``device.json`` ``config_keys``).
+
+Keys come from settings ``EDGE_CONFIG_SIGNING_KEYS`` ("kid1:b64,kid2:b64": the first signs, all
+are published, for rotation) or ``EDGE_CONFIG_SIGNING_KEY`` + ``EDGE_CONFIG_KEY_ID``. With DEBUG
+and no key, settings derive a dev-only key from SECRET_KEY.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.db import transaction
+
+from cameras.models import Camera, EdgeDevice, Shift, Zone
+from edge_agent.protocol import ConfigPush
+from tenants.models import Site
+from tenants.scope import tenant_scope
+
+CONFIG_SCHEMA_VERSION = 1
+
+#: Capabilities that identify or profile people. Forbidden everywhere until the compliance app
+#: resolves consents and per-jurisdiction rules (names match edge_agent.models.base.Capability).
+BIOMETRIC_CAPABILITIES = ("biometric_identification", "emotion_recognition", "gait_analysis")
+
+
+def privacy_policy_for_site(*, site: Site) -> dict[str, Any]:
+    """The privacy policy the device enforces, resolved for the site's jurisdiction.
+
+    Stopgap until the compliance app owns policy resolution (it replaces this function): every
+    biometric capability is forbidden, whatever the jurisdiction.
+    """
+    return {"jurisdiction": site.jurisdiction.strip().upper(),
+            "forbidden_capabilities": sorted(BIOMETRIC_CAPABILITIES)}
+
+
+def model_bundles_for_device(*, device: EdgeDevice) -> list[dict[str, Any]]:
+    # TODO(model registry): no ModelArtifact/bundle model exists yet; list the device's bundles
+    # ({"name", "version", "sha256"}) here once detection has one.
+    return []
+
+
+def _zone(zone: Zone) -> dict[str, Any]:
+    return {"kind": zone.kind, "name": zone.name, "points": [[float(x), float(y)] for x, y in zone.points],
+            "loiter_seconds": zone.loiter_seconds}
+
+
+def _camera(camera: Camera, zones: list[Zone]) -> dict[str, Any]:
+    return {
+        "id": str(camera.pk), "name": camera.name, "stream_url": camera.stream_url or "",
+        "width": camera.width, "height": camera.height, "fps": float(camera.fps),
+        "scene_class": camera.scene_class, "enabled": camera.enabled,
+        "zones": [_zone(z) for z in zones],
+    }
+
+
+def _shift(shift: Shift) -> dict[str, Any]:
+    return {"name": shift.name, "weekdays": sorted(int(d) for d in shift.weekdays),
+            "start": shift.start_time.isoformat(timespec="seconds"),
+            "end": shift.end_time.isoformat(timespec="seconds"), "sensitivity": float(shift.sensitivity)}
+
+
+def device_config(*, device: EdgeDevice) -> dict[str, Any]:
+    """Everything the agent needs for the device's cameras, read in the device's own tenant."""
+    with tenant_scope(device.tenant_id):
+        site = Site.objects.get(pk=device.site_id)
+        cameras = list(Camera.objects.filter(device_id=device.pk).order_by("pk"))
+        zones: dict[int, list[Zone]] = {c.pk: [] for c in cameras}
+        for zone in Zone.objects.filter(camera_id__in=list(zones)).order_by("camera_id", "name", "pk"):
+            zones[zone.camera_id].append(zone)
+        shifts = list(Shift.objects.filter(site_id=site.pk).order_by("start_time", "name", "pk"))
+        return {
+            "schema": CONFIG_SCHEMA_VERSION,
+            "device_id": device.pk,
+            "site": {"id": str(site.pk), "name": site.name, "timezone": site.timezone,
+                     "jurisdiction": site.jurisdiction},
+            "cameras": [_camera(c, zones[c.pk]) for c in cameras],
+            "shifts": [_shift(s) for s in shifts],
+            "model_bundles": model_bundles_for_device(device=device),
+            "privacy_policy": privacy_policy_for_site(site=site),
+        }
+
+
+def canonical_json(data: Any) -> str:
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
+
+
+# --- keys ------------------------------------------------------------------------------------
+def _private_key(key_id: str, b64: str) -> Ed25519PrivateKey:
+    try:
+        raw = base64.b64decode(b64.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        raw = b""
+    if len(raw) != 32:
+        raise ImproperlyConfigured(
+            f"edge config signing key {key_id!r} is not base64 of a raw 32-byte Ed25519 private key")
+    return Ed25519PrivateKey.from_private_bytes(raw)
+
+
+def signing_keys() -> list[tuple[str, Ed25519PrivateKey]]:
+    """The key ring, signing key first. Raises ImproperlyConfigured naming the bad entry."""
+    ring = (getattr(settings, "EDGE_CONFIG_SIGNING_KEYS", "") or "").strip()
+    if not ring:
+        single = (getattr(settings, "EDGE_CONFIG_SIGNING_KEY", "") or "").strip()
+        if not single:
+            raise ImproperlyConfigured("EDGE_CONFIG_SIGNING_KEY (or EDGE_CONFIG_SIGNING_KEYS) is not set")
+        key_id = (getattr(settings, "EDGE_CONFIG_KEY_ID", "") or "k1").strip()
+        return [(key_id, _private_key(key_id, single))]
+    keys: list[tuple[str, Ed25519PrivateKey]] = []
+    for position, entry in enumerate(ring.split(","), start=1):
+        key_id, sep, b64 = entry.strip().partition(":")
+        key_id = key_id.strip()
+        if not sep or not key_id or len(key_id) > 200:
+            raise ImproperlyConfigured(
+                f"EDGE_CONFIG_SIGNING_KEYS entry {position} is not 'key_id:base64-key' (entries separated by ',')")
+        if key_id in {k for k, _ in keys}:
+            raise ImproperlyConfigured(f"EDGE_CONFIG_SIGNING_KEYS names key id {key_id!r} twice")
+        keys.append((key_id, _private_key(key_id, b64)))
+    return keys
+
+
+def _public_b64(key: Ed25519PrivateKey) -> str:
+    return base64.b64encode(key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)).decode()
+
+
+def config_public_keys() -> dict[str, str]:
+    """Key id -> base64 raw Ed25519 public key, every key of the ring (what ``device.json`` keeps)."""
+    return {key_id: _public_b64(key) for key_id, key in signing_keys()}
+
+
+# --- sign ------------------------------------------------------------------------------------
+def config_sign(*, device: EdgeDevice) -> ConfigPush:
+    """Build, version and sign the device's config.
+
+    The version increases (and is stored with the payload's sha256) only when the payload differs
+    from the last one signed for this device, so a reconnect re-sends the same version.
+    """
+    key_id, key = signing_keys()[0]
+    with transaction.atomic(), tenant_scope(device.tenant_id):
+        locked = EdgeDevice.objects.select_for_update().get(pk=device.pk)
+        payload = canonical_json(device_config(device=locked))
+        digest = hashlib.sha256(payload.encode()).hexdigest()
+        if locked.config_version == 0 or digest != locked.config_sha256:
+            locked.config_version += 1
+            locked.config_sha256 = digest
+            locked.save(update_fields=["config_version", "config_sha256"])
+    device.config_version, device.config_sha256 = locked.config_version, locked.config_sha256
+    signature = base64.b64encode(key.sign(payload.encode())).decode()
+    return ConfigPush(version=locked.config_version, key_id=key_id, payload=payload, signature=signature)
+
+
+def config_push_for_device(*, device_id: int, tenant_id: int) -> ConfigPush:
+    """:func:`config_sign` for the edge consumer, which holds ids only (after the device handshake)."""
+    with tenant_scope(tenant_id):
+        device = EdgeDevice.objects.get(pk=device_id)
+    return config_sign(device=device)
