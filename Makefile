@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: install demo serve test lint bench clean
+.PHONY: install demo serve test lint bench edge-dist clean
 
 $(STAMP): requirements.txt constraints.txt edge_agent/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,10 @@ lint: install
 
 bench: install
 	$(BIN)/vad-edge bench --dataset ../shared/data/ucsd_ped2 --out bench-out
+
+# The agent wheel served at /edge/dist/ (built on first request otherwise; cached per source fingerprint)
+edge-dist: install
+	$(BIN)/python manage.py shell -c "from cameras.edge_dist import current_wheel; print(current_wheel().path)"
 
 clean:
 	rm -rf $(VENV) db.sqlite3 staticfiles bench-out

@@ -228,3 +228,115 @@ def devices_mark_offline(*, tenant_id: int, window_s: float) -> int:
     return (EdgeDevice.unscoped_objects.filter(tenant_id=tenant_id, status=DeviceStatus.ONLINE)
             .filter(Q(last_seen_at__lt=cutoff) | Q(last_seen_at__isnull=True))
             .update(status=DeviceStatus.OFFLINE))
+
+
+# --- edge devices: enrollment (one-time token -> public key) and revocation ---------------------
+
+def _enrollment_token_hash(secret: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def device_enrollment_token_create(*, member: Membership, device_id: int) -> tuple[Any, str]:
+    """A one-time enrollment token for a device: ``(EnrollmentToken, secret)``.
+
+    Only the SHA-256 of ``secret`` is stored; the caller shows the secret once. The token lives
+    ``EDGE_ENROLLMENT_TTL_S`` seconds (default 1 h); a new token ends the device's older unused ones.
+    """
+    import secrets
+    from datetime import timedelta
+
+    from django.conf import settings
+    from django.utils import timezone
+
+    from cameras.models import EnrollmentToken
+    from tenants.errors import Conflict
+
+    require(member, Action.MANAGE_SITES)
+    with transaction.atomic():
+        device = _for_update(device_list(membership=member), device_id, "device")
+        if device.revoked_at is not None:
+            raise Conflict(f"device {device.name!r} was revoked at {device.revoked_at.isoformat()}; "
+                           f"create a new device to enroll a box again")
+        now = timezone.now()
+        EnrollmentToken.objects.filter(device=device, used_at=None, expires_at__gt=now).update(expires_at=now)
+        secret = secrets.token_urlsafe(32)
+        token = EnrollmentToken.objects.create(
+            tenant_id=member.tenant_id, device=device, token_hash=_enrollment_token_hash(secret),
+            created_by_id=member.user_id,
+            expires_at=now + timedelta(seconds=int(getattr(settings, "EDGE_ENROLLMENT_TTL_S", 3600))))
+    return token, secret
+
+
+def device_enroll(*, token: str, public_key: str, agent_version: str = "", hostname: str = "") -> EdgeDevice:
+    """Register an edge box's Ed25519 public key with a one-time token; returns the device.
+
+    Platform path (the caller has no tenant yet): the token is found by its hash with
+    ``unscoped_objects``. Raises ``InvalidInput`` (bad token/key shape, 400), ``NotFound``
+    (unknown, used or expired token, 404, the message says which) or ``NotAllowed`` (revoked
+    device, 403). The token is consumed in the same transaction that stores the key.
+    """
+    import base64
+    import binascii
+
+    from django.utils import timezone
+
+    from cameras.models import DeviceStatus, EnrollmentToken
+    from tenants.errors import NotAllowed
+
+    if not isinstance(token, str) or not 8 <= len(token) <= 200:
+        raise InvalidInput.field("token", "token must be the enrollment token string from the install command")
+    if not isinstance(public_key, str) or len(public_key) > 64:
+        raise InvalidInput.field("public_key", "public_key must be the base64 of a raw 32-byte Ed25519 public key")
+    try:
+        raw = base64.b64decode(public_key, validate=True)
+    except (binascii.Error, ValueError):
+        raw = b""
+    if len(raw) != 32:
+        raise InvalidInput.field("public_key", f"public_key must be the base64 of a raw 32-byte Ed25519 public "
+                                               f"key; got {len(raw)} bytes")
+    for name, value in (("agent_version", agent_version), ("hostname", hostname)):
+        if not isinstance(value, str) or len(value) > 255:
+            raise InvalidInput.field(name, f"{name} must be a string of at most 255 characters")
+    now = timezone.now()
+    with transaction.atomic():
+        row = (EnrollmentToken.unscoped_objects.select_for_update()
+               .filter(token_hash=_enrollment_token_hash(token)).first())
+        if row is None:
+            raise NotFound("unknown enrollment token; create one for the device in the portal")
+        if row.used_at is not None:
+            raise NotFound(f"enrollment token already used at {row.used_at.isoformat()}; create a new one")
+        if row.expires_at <= now:
+            raise NotFound(f"enrollment token expired (or was replaced) at {row.expires_at.isoformat()}; "
+                           f"create a new one")
+        device = EdgeDevice.unscoped_objects.select_for_update().get(id=row.device_id, tenant_id=row.tenant_id)
+        if device.revoked_at is not None:
+            raise NotAllowed(f"device {device.id} was revoked; create a new device to enroll this box")
+        device.public_key = base64.b64encode(raw).decode()
+        device.enrolled_at = now
+        device.agent_version = agent_version[:64]
+        if device.status == DeviceStatus.PENDING:
+            device.status = DeviceStatus.OFFLINE  # online once it connects to /ws/edge/
+        device.save(update_fields=["public_key", "enrolled_at", "agent_version", "status"])
+        row.used_at = now
+        row.save(update_fields=["used_at"])
+    return device
+
+
+def device_revoke(*, member: Membership, device_id: int) -> EdgeDevice:
+    """Revoke a device for good: its key no longer connects (close 4403), its unused tokens end."""
+    from django.utils import timezone
+
+    from cameras.models import DeviceStatus, EnrollmentToken
+
+    require(member, Action.MANAGE_SITES)
+    with transaction.atomic():
+        device = _for_update(device_list(membership=member), device_id, "device")
+        now = timezone.now()
+        if device.revoked_at is None:
+            device.revoked_at = now
+        device.status = DeviceStatus.DISABLED
+        device.save(update_fields=["revoked_at", "status"])
+        EnrollmentToken.objects.filter(device=device, used_at=None, expires_at__gt=now).update(expires_at=now)
+    return device

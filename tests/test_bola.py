@@ -106,6 +106,7 @@ def allowed_requests(acme: World) -> dict[tuple[str, str], dict]:
         ("zone-detail", "delete"): {},
         ("device-detail", "get"): {}, ("device-detail", "patch"): {"name": "box-2"},
         ("device-detail", "put"): {"site": site, "name": "box-3"}, ("device-detail", "delete"): {},
+        ("device-enrollment", "post"): {}, ("device-revoke", "post"): {},
         ("shift-detail", "get"): {}, ("shift-detail", "patch"): {"sensitivity": 0.9}, ("shift-detail", "put"): shift,
         ("shift-detail", "delete"): {},
         ("alert-detail", "get"): {}, ("alert-acknowledge", "post"): {"reason": "investigating"},

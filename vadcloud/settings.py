@@ -261,6 +261,13 @@ CELERY_TIMEZONE = TIME_ZONE
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "VADCloud <no-reply@vadcloud.localhost>")
 PORTAL_BASE_URL = env_str("PORTAL_BASE_URL", "http://127.0.0.1:8000")
+# Edge enrollment (cameras.services.device_enrollment_token_create, cameras.edge_http): token lifetime,
+# and where the agent wheel served at /edge/dist/ is built (default build/edge-dist, see cameras.edge_dist).
+try:
+    EDGE_ENROLLMENT_TTL_S = int(env_str("EDGE_ENROLLMENT_TTL_S", "3600"))
+except ValueError:
+    raise ValueError(f"EDGE_ENROLLMENT_TTL_S must be whole seconds, got {env_str('EDGE_ENROLLMENT_TTL_S')!r}") from None
+EDGE_DIST_DIR = env_str("EDGE_DIST_DIR", str(BASE_DIR / "build" / "edge-dist"))
 
 DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024  # request bodies (API JSON/forms too: vadcloud/parsers.py)
 

@@ -18,6 +18,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema", template_name="frontend/swagger_ui.html"),
          name="api-docs"),
     path("admin/", admin.site.urls),
+    path("edge/", include("cameras.edge_http")),  # enrollment + installer for edge boxes (no session)
     path("", include("frontend.urls")),
 ]
 

@@ -102,6 +102,15 @@ class DeviceSerializer(serializers.ModelSerializer):
                             "enrolled_at", "revoked_at", "config_version"]
 
 
+class EnrollmentTokenOutSerializer(serializers.Serializer):
+    """The one-time enrollment token (shown once) and the command that installs and enrolls a box."""
+
+    device = serializers.IntegerField(read_only=True)
+    token = serializers.CharField(read_only=True)
+    expires_at = serializers.DateTimeField(read_only=True)
+    install_command = serializers.CharField(read_only=True)
+
+
 class ShiftSerializer(serializers.ModelSerializer):
     site = site_field()
     weekdays = serializers.ListField(child=serializers.IntegerField(min_value=1, max_value=7), min_length=1)

@@ -1,9 +1,22 @@
 from __future__ import annotations
 
+import shlex
+
+from django.conf import settings
 from django.db.models import QuerySet
+from drf_spectacular.utils import extend_schema
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
 
 from cameras import selectors, services
-from cameras.api.serializers import CameraSerializer, DeviceSerializer, ShiftSerializer, ZoneSerializer
+from cameras.api.serializers import (
+    CameraSerializer,
+    DeviceSerializer,
+    EnrollmentTokenOutSerializer,
+    ShiftSerializer,
+    ZoneSerializer,
+)
 from cameras.models import Camera, EdgeDevice, Shift, Zone
 from tenants.api.base import ScopedModelViewSet
 from tenants.models import Site
@@ -72,6 +85,24 @@ class DeviceViewSet(SiteLimitedViewSet):
 
     def perform_destroy(self, instance: EdgeDevice) -> None:
         services.device_delete(member=self.membership, device_id=instance.id)
+
+    @extend_schema(request=None, responses={201: EnrollmentTokenOutSerializer})
+    @action(detail=True, methods=["post"])
+    def enrollment(self, request: Request, pk: str | None = None) -> Response:
+        """A one-time enrollment token (shown once) and the install command for the box."""
+        device = self.get_object()  # another tenant's device: 404
+        token, secret = services.device_enrollment_token_create(member=self.membership, device_id=device.id)
+        base = shlex.quote(settings.PORTAL_BASE_URL.rstrip("/"))
+        command = f"curl -fsSL {base}/edge/install.sh | sudo sh -s -- --url {base} --token {shlex.quote(secret)}"
+        body = {"device": device.id, "token": secret, "expires_at": token.expires_at, "install_command": command}
+        return Response(EnrollmentTokenOutSerializer(body).data, status=201)
+
+    @extend_schema(request=None, responses=DeviceSerializer)
+    @action(detail=True, methods=["post"])
+    def revoke(self, request: Request, pk: str | None = None) -> Response:
+        """Revoke the device for good: its key no longer connects and its unused tokens end."""
+        device = self.get_object()
+        return Response(DeviceSerializer(services.device_revoke(member=self.membership, device_id=device.id)).data)
 
 
 class ShiftViewSet(SiteLimitedViewSet):
