@@ -159,3 +159,34 @@ def test_admin_revokes_a_device_operator_may_not_other_tenant_gets_404(acme, glo
     assert enroll(secret).status_code == 404
     again = client_for(acme.users["alice"]).post(f"/api/v1/devices/{acme.device.id}/enrollment/")
     assert again.status_code == 409 and "revoked" in again.json()["detail"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_enrolled_key_connects_to_the_edge_socket_until_the_device_is_revoked(acme):  # noqa: ANN001
+    from asgiref.sync import async_to_sync
+    from channels.testing import WebsocketCommunicator
+
+    from edge_agent.protocol import challenge_bytes
+    from vadcloud.asgi import application
+
+    key = Ed25519PrivateKey.generate()
+    public = base64.b64encode(key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)).decode()
+    assert enroll(token_for(acme)["token"], public).status_code == 200
+
+    async def handshake() -> dict:
+        ws = WebsocketCommunicator(application, "/ws/edge/", headers=[(b"origin", b"http://127.0.0.1"),
+                                                                       (b"host", b"127.0.0.1")])
+        assert (await ws.connect())[0]
+        nonce = (await ws.receive_json_from(timeout=5))["nonce"]
+        signature = base64.b64encode(key.sign(challenge_bytes(nonce, acme.device.id))).decode()
+        await ws.send_json_to({"v": 2, "type": "hello", "device_id": acme.device.id, "agent_version": "0.1.0",
+                               "signature": signature})
+        output = await ws.receive_output(timeout=5)
+        await ws.disconnect()
+        return output
+
+    welcome = async_to_sync(handshake)()
+    assert welcome["type"] == "websocket.send" and json.loads(welcome["text"])["type"] == "welcome"
+    assert client_for(acme.users["alice"]).post(f"/api/v1/devices/{acme.device.id}/revoke/").status_code == 200
+    refused = async_to_sync(handshake)()
+    assert (refused["type"], refused.get("code")) == ("websocket.close", 4403), refused
