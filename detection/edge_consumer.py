@@ -35,6 +35,7 @@ from django.conf import settings
 from pydantic import TypeAdapter, ValidationError
 
 from cameras import services as camera_services
+from cameras.edgeconfig import config_push_for_device
 from detection import ingest
 from detection.live import edge_device_group
 from edge_agent.protocol import (
@@ -243,11 +244,30 @@ class EdgeConsumer(AsyncWebsocketConsumer):
                                              "last_acked_seq": hello.last_acked_seq, "last_seq": device.last_seq})
         await self._send(Welcome(device_id=device.id, last_seq=device.last_seq,
                                  config_version=device.config_version))
+        if "config" in hello.capabilities:  # the current signed config (same version if unchanged)
+            await self.edge_config({"type": "edge.config", "device_id": device.id})
 
     # --- group messages (services elsewhere send these to edge_device_group(device_id)) ----------
     async def edge_send(self, event: dict[str, Any]) -> None:
         """Forward a cloud -> edge message (``config``, ``command``) given as a JSON-able dict."""
         await self.send(text_data=json.dumps(event["message"]))
+
+    async def edge_config(self, event: dict[str, Any]) -> None:
+        """The device's config changed (cameras.live.edge_config_changed, after commit): send it signed."""
+        if self.device_id is None or self.tenant_id is None or self.closed:
+            return
+        try:
+            push = await database_sync_to_async(config_push_for_device)(device_id=self.device_id,
+                                                                        tenant_id=self.tenant_id)
+        except Exception:
+            logger.exception("edge.config_sign_failed", extra={"device_id": self.device_id})
+            return
+        text = push.model_dump_json()
+        if len(text.encode()) > MAX_FRAME_BYTES:
+            logger.error("edge.config_too_large", extra={"device_id": self.device_id, "bytes": len(text.encode())})
+            return
+        logger.info("edge.config_sent", extra={"device_id": self.device_id, "config_version": push.version})
+        await self.send(text_data=text)
 
     async def edge_close(self, event: dict[str, Any]) -> None:
         """The device was revoked or disabled: close with its code (default 4403)."""

@@ -16,16 +16,20 @@ from typing import Any
 import pytest
 from asgiref.sync import async_to_sync, sync_to_async
 from channels.layers import get_channel_layer
+from channels.testing import WebsocketCommunicator
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
 from django.core.exceptions import ImproperlyConfigured
+from django.utils import timezone
 
 from cameras.edgeconfig import config_public_keys, config_push_for_device, config_sign
 from cameras.live import device_group
 from cameras.models import Camera, EdgeDevice
-from edge_agent.protocol import ConfigPush, parse_from_cloud
+from edge_agent.protocol import ConfigPush, challenge_bytes, parse_from_cloud
 from edge_agent.signedconfig import ConfigStore
 from tenants.scope import tenant_scope
 from tests.conftest import client_for
+from vadcloud.asgi import application
 
 TRIANGLE = [[0.2, 0.2], [0.8, 0.2], [0.5, 0.9]]
 
@@ -187,8 +191,6 @@ def test_config_version_increases_only_when_the_payload_changes(acme):  # noqa: 
 
 
 def b64_private() -> str:
-    from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
-
     key = Ed25519PrivateKey.generate()
     return base64.b64encode(key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())).decode()
 
@@ -231,3 +233,58 @@ def test_production_settings_require_a_signing_key():
     ok = start_production_settings(EDGE_CONFIG_SIGNING_KEY=b64_private(), EDGE_CONFIG_KEY_ID="prod-1")
     assert ok.returncode == 0, ok.stderr
     assert "'prod-1'" in ok.stdout
+
+
+# --- end to end over /ws/edge/ (detection.edge_consumer.EdgeConsumer) -----------------------------
+def enroll(world) -> Ed25519PrivateKey:  # noqa: ANN001
+    key = Ed25519PrivateKey.generate()
+    public = base64.b64encode(key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)).decode()
+    EdgeDevice.unscoped_objects.filter(id=world.device.id).update(public_key=public, enrolled_at=timezone.now())
+    return key
+
+
+async def open_edge(device_id: int, key: Ed25519PrivateKey, capabilities: list[str]) -> WebsocketCommunicator:
+    ws = WebsocketCommunicator(application, "/ws/edge/", headers=[(b"origin", b"http://127.0.0.1"),
+                                                                   (b"host", b"127.0.0.1")])
+    connected, _ = await ws.connect()
+    assert connected
+    challenge = await ws.receive_json_from(timeout=5)
+    signature = base64.b64encode(key.sign(challenge_bytes(challenge["nonce"], device_id))).decode()
+    await ws.send_json_to({"v": 2, "type": "hello", "device_id": device_id, "agent_version": "0.2.0",
+                           "capabilities": capabilities, "signature": signature})
+    assert (await ws.receive_json_from(timeout=5))["type"] == "welcome"
+    return ws
+
+
+async def receive_push(ws: WebsocketCommunicator) -> ConfigPush:
+    push = parse_from_cloud(await ws.receive_from(timeout=5))
+    assert isinstance(push, ConfigPush), push
+    return push
+
+
+@pytest.mark.django_db(transaction=True)
+def test_device_socket_gets_its_config_on_connect_and_after_a_zone_patch(acme, globex, tmp_path: Path):  # noqa: ANN001
+    acme_key, globex_key = enroll(acme), enroll(globex)
+    store = ConfigStore(tmp_path, config_public_keys(), device_id=acme.device.id)  # the agent's side
+
+    async def run() -> None:
+        box = await open_edge(acme.device.id, acme_key, ["config"])
+        first = await receive_push(box)  # on connect: the current config
+        assert store.apply(first).config.cameras[0].zones[0].name == "Door"
+        other = await open_edge(globex.device.id, globex_key, [])  # no "config" capability: nothing on connect
+        assert await other.receive_nothing(timeout=0.3)
+
+        alice = client_for(acme.users["alice"])
+        response = await sync_to_async(alice.patch)(f"/api/v1/zones/{acme.zone.id}/", {"name": "Back door"},
+                                                    format="json")
+        assert response.status_code == 200
+        second = await receive_push(box)
+        applied = store.apply(second)
+        assert (applied.version, applied.changed) == (first.version + 1, True)
+        assert applied.config.cameras[0].zones[0].name == "Back door"
+        assert verify(second)["device_id"] == acme.device.id
+        assert await other.receive_nothing(timeout=0.3)  # globex's box hears nothing of acme's change
+        await box.disconnect()
+        await other.disconnect()
+
+    async_to_sync(run)()
