@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import subprocess
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -55,7 +56,11 @@ def _error(status: int, body: dict[str, Any]) -> JsonResponse:
 @csrf_exempt  # no cookie or session is read: the one-time token is the credential
 @require_POST
 def enroll(request: HttpRequest) -> JsonResponse:
-    if int(request.META.get("CONTENT_LENGTH") or 0) > MAX_ENROLL_BODY:
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return _error(400, {"detail": "Content-Length must be a number of bytes"})
+    if length > MAX_ENROLL_BODY:
         return _error(413, {"detail": f"enrollment body larger than {MAX_ENROLL_BODY} bytes"})
     try:
         data = json.loads(request.body or b"")
@@ -89,15 +94,28 @@ def install_script(request: HttpRequest) -> HttpResponse:
     return response
 
 
+def _wheel() -> edge_dist.Wheel | JsonResponse:
+    try:
+        return edge_dist.current_wheel()
+    except (edge_dist.WheelBuildError, OSError, subprocess.SubprocessError) as err:
+        log.error("edge agent wheel unavailable", exc_info=True)
+        return _error(503, {"detail": f"the agent wheel could not be built on the server ({type(err).__name__}); "
+                                      f"the operator can run `make edge-dist` to see why"})
+
+
 @require_GET
 def dist_index(request: HttpRequest) -> HttpResponse:
-    wheel = edge_dist.current_wheel()
+    wheel = _wheel()
+    if isinstance(wheel, JsonResponse):
+        return wheel
     return HttpResponse(f"{wheel.sha256}  {wheel.name}\n", content_type="text/plain; charset=utf-8")
 
 
 @require_GET
 def dist_file(request: HttpRequest, name: str) -> HttpResponse:
-    wheel = edge_dist.current_wheel()
+    wheel = _wheel()
+    if isinstance(wheel, JsonResponse):
+        return wheel
     if name != wheel.name:
         return _error(404, {"detail": f"no file {name!r}; available: [{wheel.name!r}] (see /edge/dist/)"})
     return FileResponse(wheel.path.open("rb"), as_attachment=True, filename=wheel.name,
