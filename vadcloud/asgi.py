@@ -11,11 +11,16 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
-from vadcloud.routing import websocket_urlpatterns  # noqa: E402
+from vadcloud.routing import EDGE_PREFIXES, edge_websocket_urlpatterns, websocket_urlpatterns  # noqa: E402
 
-application = ProtocolTypeRouter(
-    {
-        "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
-    }
-)
+browser_websockets = AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
+device_websockets = URLRouter(edge_websocket_urlpatterns)
+
+
+async def websockets(scope, receive, send):  # noqa: ANN001, ANN201
+    """Device sockets skip the browser stack (no session, no Origin check); they sign a challenge."""
+    app = device_websockets if scope["path"].startswith(EDGE_PREFIXES) else browser_websockets
+    return await app(scope, receive, send)
+
+
+application = ProtocolTypeRouter({"http": django_asgi_app, "websocket": websockets})
