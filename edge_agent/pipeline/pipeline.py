@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -16,13 +17,14 @@ from edge_agent.config import CameraConfig
 from edge_agent.models.base import AnomalyModel, Capability, Frame, ModelScore
 from edge_agent.pipeline.calibrate import Calibrator
 from edge_agent.pipeline.consensus import Decision, KofN
-from edge_agent.pipeline.events import EventBuilder, Snapshot
+from edge_agent.pipeline.events import EventBuilder, EventMessage, Snapshot
 from edge_agent.pipeline.preprocess import FaceBlur, Preprocess
 from edge_agent.pipeline.smoothing import Ema
 from edge_agent.pipeline.sources import RawFrame, SourceItem
-from edge_agent.protocol import EventMessage, StreamStatusMessage
+from edge_agent.protocol import StreamStatus
 
-Message = EventMessage | StreamStatusMessage
+Message = EventMessage | StreamStatus
+LATENCY_WINDOW = 1000  # frame-to-event latencies kept for the heartbeat's p50 / p99
 
 
 @dataclass
@@ -99,6 +101,9 @@ class Pipeline:
         self.frames = 0
         self.last_snapshot: Snapshot | None = None  # fused + per-model scores of the latest frame
         self.last_decision: Decision | None = None  # the k-of-n gate on the latest frame
+        self.dropped_frames = 0  # gaps in the source's frame numbers
+        self.latencies_ms: deque[float] = deque(maxlen=LATENCY_WINDOW)  # frame received -> event message built
+        self._last_index: int | None = None
 
     def warmup(self) -> None:
         for m in self.members:
@@ -109,26 +114,34 @@ class Pipeline:
         self.smooth.reset()
         self.consensus.reset()
         self.events.reset()
+        self._last_index = None
 
     def process_frame(self, raw_frame: RawFrame) -> EventMessage | None:
+        wall = time.time()
+        if self._last_index is not None and raw_frame.index > self._last_index + 1:
+            self.dropped_frames += raw_frame.index - self._last_index - 1
+        self._last_index = raw_frame.index
         frame = self.preprocess(raw_frame)
         raw = self.score(frame)
         calibrated = self.calibrate(raw)
         # only voting scores are smoothed; detectors and zone rules report their frame's value
         scores = {**calibrated, **self.smooth(frame.ts, {n: calibrated[n] for n in self.weights})}
         fused = fuse(scores, self.weights)
-        snap = Snapshot(frame.index, frame.ts, raw, scores, fused, fired_rule(self.members, raw))
+        snap = Snapshot(frame.index, frame.ts, raw, scores, fused, fired_rule(self.members, raw), wall)
         decision = self.consensus(frame.ts, scores, forced=snap.rule is not None)
         self.last_ts, self.last_snapshot, self.last_decision = frame.ts, snap, decision
         self.frames += 1
-        return self.events(snap, decision)
+        msg = self.events(snap, decision)
+        if msg is not None:
+            self.latencies_ms.append((time.time() - wall) * 1000.0)
+        return msg
 
     def process(self, item: SourceItem) -> list[Message]:
         if isinstance(item, RawFrame):
             msg = self.process_frame(item)
             return [msg] if msg is not None else []
-        out: list[Message] = [StreamStatusMessage(camera_id=self.camera.id, status=item.status, ts=time.time(),
-                                                  attempt=item.attempt, detail=item.detail)]
+        out: list[Message] = [StreamStatus(camera_id=self.camera.id, status=item.status, ts=time.time(),
+                                           attempt=item.attempt, detail=item.detail)]
         if item.status in ("lost", "ended"):
             end = self.events.close(self.last_ts)
             if end is not None:

@@ -2,15 +2,20 @@
 
 Each camera runs its pipeline in a thread. Any error while building or running a camera
 (bad source, corrupt bundle, forbidden capability, a model crash) is logged and reported as a
-``stream_status`` message with ``status="failed"``; the other cameras keep going.
+``stream_status`` message with ``status="failed"``; the other cameras keep going. Every
+``heartbeat_s`` the runner emits a :class:`~edge_agent.protocol.Heartbeat`: per-camera fps (since the
+last beat), frames, dropped frames, frame-to-event latency p50 / p99, this process's CPU and memory
+(from /proc where readable) and the outbox figures from ``outbox_stats``.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Iterable
+from typing import Any
 
 from edge_agent import __version__
 from edge_agent.config import AgentConfig, CameraConfig
@@ -18,11 +23,50 @@ from edge_agent.errors import EdgeError
 from edge_agent.pipeline.build import build_pipeline
 from edge_agent.pipeline.pipeline import Message, Pipeline
 from edge_agent.pipeline.sources import LiveSource, SourceItem, open_source
-from edge_agent.protocol import CameraHealth, HealthMessage, StreamStatusMessage
+from edge_agent.protocol import CameraBeat, Heartbeat, StreamStatus
 
 log = logging.getLogger(__name__)
 
-Sink = Callable[[Message | HealthMessage], None]
+Sink = Callable[[Message | Heartbeat], None]
+
+
+def _percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    s = sorted(values)
+    return round(s[min(len(s) - 1, int(q * len(s)))], 2)
+
+
+class ProcStats:
+    """This process's CPU % (since the previous call) and resident memory, from /proc; None where unreadable."""
+
+    def __init__(self) -> None:
+        self._last: tuple[float, float] | None = None
+        self._tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+    def cpu_percent(self) -> float | None:
+        try:
+            with open("/proc/self/stat", encoding="ascii") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            cpu_s = (int(fields[11]) + int(fields[12])) / self._tick  # utime + stime
+        except (OSError, IndexError, ValueError):
+            return None
+        now = time.monotonic()
+        last, self._last = self._last, (now, cpu_s)
+        if last is None or now <= last[0]:
+            return None
+        return round(100.0 * (cpu_s - last[1]) / (now - last[0]), 1)
+
+    @staticmethod
+    def memory_mb() -> float | None:
+        try:
+            with open("/proc/self/status", encoding="ascii") as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        return round(int(line.split()[1]) / 1024.0, 1)
+        except (OSError, ValueError, IndexError):
+            return None
+        return None
 
 
 class CameraWorker(threading.Thread):
@@ -33,6 +77,8 @@ class CameraWorker(threading.Thread):
         self.pipeline: Pipeline | None = None
         self.source: Iterable[SourceItem] | None = None
         self.started_at = time.monotonic()
+        self._beat = (self.started_at, 0)  # (monotonic, frames) at the previous heartbeat
+        self._halt = threading.Event()
 
     def run(self) -> None:
         try:
@@ -40,10 +86,10 @@ class CameraWorker(threading.Thread):
             self.source = open_source(self.camera.source, fps=self.camera.fps, reconnect=self.camera.reconnect)
             for item in self.source:
                 for msg in self.pipeline.process(item):
-                    if isinstance(msg, StreamStatusMessage):
+                    if isinstance(msg, StreamStatus):
                         self.state = "reconnecting" if msg.status == "lost" else "running"
                     self.sink(msg)
-                if self.max_frames is not None and self.pipeline.frames >= self.max_frames:
+                if self._halt.is_set() or (self.max_frames is not None and self.pipeline.frames >= self.max_frames):
                     break
             end = self.pipeline.events.close(self.pipeline.last_ts)
             if end is not None:
@@ -57,49 +103,71 @@ class CameraWorker(threading.Thread):
     def _fail(self, detail: str, *, exc_info: bool) -> None:
         self.state = "failed"
         log.error("camera failed", exc_info=exc_info, extra={"camera_id": self.camera.id, "detail": detail})
-        self.sink(StreamStatusMessage(camera_id=self.camera.id, status="failed", ts=time.time(), detail=detail))
+        self.sink(StreamStatus(camera_id=self.camera.id, status="failed", ts=time.time(), detail=detail[:500]))
 
     def stop(self) -> None:
+        self._halt.set()
         if isinstance(self.source, LiveSource):
             self.source.stop()
 
-    def health(self) -> CameraHealth:
+    def beat(self) -> CameraBeat:
+        """This camera's part of the heartbeat; fps is over the time since the previous beat."""
         p = self.pipeline
         frames = p.frames if p else 0
-        elapsed = max(1e-6, time.monotonic() - self.started_at)
-        return CameraHealth(camera_id=self.camera.id, state=self.state, fps=round(frames / elapsed, 2), frames=frames,  # type: ignore[arg-type]
-                            open_events=int(p is not None and p.events.start is not None))
+        now = time.monotonic()
+        (then, before), self._beat = self._beat, (now, frames)
+        lat = list(p.latencies_ms) if p else []
+        return CameraBeat(camera_id=self.camera.id, state=self.state,  # type: ignore[arg-type]
+                          fps=round((frames - before) / max(1e-6, now - then), 2), frames=frames,
+                          dropped_frames=p.dropped_frames if p else 0,
+                          latency_p50_ms=_percentile(lat, 0.5), latency_p99_ms=_percentile(lat, 0.99),
+                          open_events=int(p is not None and p.events.start is not None))
 
 
 class Runner:
-    def __init__(self, agent: AgentConfig, sink: Sink, *, max_frames: int | None = None) -> None:
+    def __init__(self, agent: AgentConfig, sink: Sink, *, max_frames: int | None = None,
+                 outbox_stats: Callable[[], dict[str, int]] | None = None,
+                 heartbeat_extra: Callable[[], dict[str, Any]] | None = None) -> None:
         self.agent = agent
         self._lock = threading.Lock()
         self._sink = sink
+        self.outbox_stats = outbox_stats
+        self.heartbeat_extra = heartbeat_extra
+        self.proc = ProcStats()
+        self.stop_event = threading.Event()
         self.workers = [CameraWorker(cam, agent, self._emit, max_frames) for cam in agent.cameras]
 
-    def _emit(self, msg: Message | HealthMessage) -> None:
+    def _emit(self, msg: Message | Heartbeat) -> None:
         with self._lock:
             self._sink(msg)
 
-    def health(self) -> HealthMessage:
-        return HealthMessage(device_id=self.agent.device_id, ts=time.time(), agent_version=__version__,
-                             cameras=[w.health() for w in self.workers])
+    def heartbeat(self) -> Heartbeat:
+        extra: dict[str, Any] = dict(self.outbox_stats() if self.outbox_stats else {})
+        if self.heartbeat_extra:
+            extra.update(self.heartbeat_extra())
+        return Heartbeat(ts=time.time(), agent_version=__version__, cameras=[w.beat() for w in self.workers],
+                         cpu_percent=self.proc.cpu_percent(), memory_mb=self.proc.memory_mb(), **extra)
 
-    def run(self, *, health_every_s: float = 60.0, timeout_s: float | None = None) -> None:
+    def stop(self) -> None:
+        """Ask every camera to stop after its current frame (open events are closed and sent)."""
+        self.stop_event.set()
+
+    def run(self, *, heartbeat_s: float = 10.0, timeout_s: float | None = None) -> None:
+        self.proc.cpu_percent()
         for w in self.workers:
             w.start()
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
-        next_health = time.monotonic() + health_every_s
+        next_beat = time.monotonic() + heartbeat_s
         try:
-            while any(w.is_alive() for w in self.workers):
+            while any(w.is_alive() for w in self.workers) and not self.stop_event.is_set():
                 if deadline is not None and time.monotonic() > deadline:
                     break
-                for w in self.workers:
-                    w.join(timeout=0.2)
-                if time.monotonic() >= next_health:
-                    self._emit(self.health())
-                    next_health += health_every_s
+                self.stop_event.wait(0.1)
+                if time.monotonic() >= next_beat:
+                    self._emit(self.heartbeat())
+                    next_beat += heartbeat_s
         finally:
             for w in self.workers:
                 w.stop()
+            for w in self.workers:
+                w.join(timeout=5.0)

@@ -9,10 +9,11 @@ import numpy as np
 from edge_agent.config import CameraConfig, Consensus, Polygon, Shift, Smoothing
 from edge_agent.pipeline.calibrate import Calibrator
 from edge_agent.pipeline.consensus import KofN
+from edge_agent.pipeline.events import EventMessage
 from edge_agent.pipeline.pipeline import Member, Pipeline
 from edge_agent.pipeline.smoothing import Ema
 from edge_agent.pipeline.sources import RawFrame, StreamEvent
-from edge_agent.protocol import EventMessage, StreamStatusMessage, parse_message
+from edge_agent.protocol import EventClose, EventOpen, EventUpdate, StreamStatus, parse_from_edge
 
 from .conftest import CellMotion, Spy, raw_frames, to_frames
 
@@ -34,19 +35,25 @@ def test_fast_object_opens_and_closes_one_event_per_crossing(normal_sim, anomalo
     msgs = list(pipeline.run(raw_frames(anomalous_sim)))
     events = [m for m in msgs if isinstance(m, EventMessage)]
     truth_starts = [f.ts for f, prev in zip(anomalous_sim[1:], anomalous_sim[:-1], strict=True) if f.anomaly and not prev.anomaly]
-    starts = [e for e in events if e.phase == "start"]
-    ends = [e for e in events if e.phase == "end"]
+    starts = [e for e in events if isinstance(e, EventOpen)]
+    ends = [e for e in events if isinstance(e, EventClose)]
     assert truth_starts, "simulator scheduled no anomaly"
     assert len(starts) == len(ends) == len(truth_starts)
     for start, end, t in zip(starts, ends, truth_starts, strict=True):
         assert start.event_id == end.event_id
+        updates = [e for e in events if isinstance(e, EventUpdate) and e.event_id == start.event_id]
+        sent = [start, *updates, end]
+        assert [m.peak_score for m in sent] == sorted(m.peak_score for m in sent)  # the peak only rises
+        assert all(b.peak_ts - a.peak_ts >= 0 for a, b in zip(sent, sent[1:], strict=False))
+        assert end.curve is not None and end.curve.t0 < start.start_ts  # the curve starts before the event
+        assert max(end.curve.scores) >= end.peak_score - 1e-3 and end.wall_ts is not None
         assert t - 0.5 <= start.start_ts <= t + 3.0
         assert end.end_ts is not None and end.end_ts > start.start_ts
         assert end.votes >= end.k == 2
         assert {m.model for m in end.models} == {"m16", "m24", "m40"}
         assert all(m.evidence and m.evidence[0].kind == "cell" for m in end.models)
         assert end.boxes
-        assert parse_message(end.model_dump_json()) == end
+        assert parse_from_edge(end.model_dump_json()) == end
 
 
 def test_normal_footage_raises_no_event(normal_sim):
@@ -165,10 +172,11 @@ def test_lost_stream_ends_the_open_event_and_resets_state(normal_sim, anomalous_
     msgs = []
     for item in raw_frames(anomalous_sim[: first + 15]):
         msgs += pipeline.process(item)
-    assert [m.phase for m in msgs if isinstance(m, EventMessage)] == ["start"]
+    assert [m.type for m in msgs if isinstance(m, EventMessage)][:1] == ["event_open"]
+    assert "event_close" not in [m.type for m in msgs]
     msgs = pipeline.process(StreamEvent("lost", 0, "gone"))
-    assert [type(m).__name__ for m in msgs] == ["EventMessage", "StreamStatusMessage"]
-    assert msgs[0].phase == "end" and isinstance(msgs[1], StreamStatusMessage) and msgs[1].status == "lost"
+    assert [type(m).__name__ for m in msgs] == ["EventClose", "StreamStatus"]
+    assert isinstance(msgs[1], StreamStatus) and msgs[1].status == "lost"
     assert pipeline.events.start is None and pipeline.smooth.last_ts is None
 
 

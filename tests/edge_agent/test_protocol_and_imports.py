@@ -10,26 +10,47 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from edge_agent.protocol import PROTOCOL_VERSION, HealthMessage, StreamStatusMessage, parse_message
+from edge_agent.pipeline.events import uuid7
+from edge_agent.protocol import PROTOCOL_V2, Heartbeat, StreamStatus, parse_from_edge
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def test_messages_round_trip_through_json():
-    msg = StreamStatusMessage(camera_id="gate", status="restored", ts=1.5, attempt=3)
-    back = parse_message(msg.model_dump_json())
-    assert back == msg and back.v == PROTOCOL_VERSION
-    health = HealthMessage(device_id="box", ts=2.0, agent_version="0.1.0")
-    assert parse_message(health.model_dump(mode="json")) == health
+    msg = StreamStatus(seq=7, camera_id="gate", status="restored", ts=1.5, attempt=3)
+    back = parse_from_edge(msg.model_dump_json())
+    assert back == msg and back.v == PROTOCOL_V2
+    beat = Heartbeat(ts=2.0, agent_version="0.1.0", outbox_depth=3, dropped_by_policy=1)
+    assert parse_from_edge(beat.model_dump(mode="json")) == beat
 
 
 def test_unknown_message_types_and_keys_are_refused():
+    ok = {"type": "stream_status", "v": 2, "camera_id": "a", "status": "lost", "ts": 1}
+    assert parse_from_edge(ok).status == "lost"  # positive control
     with pytest.raises(ValidationError):
-        parse_message({"type": "video_frame", "v": 1})
+        parse_from_edge({"type": "video_frame", "v": 2})
     with pytest.raises(ValidationError):
-        parse_message({"type": "stream_status", "camera_id": "a", "status": "lost", "ts": 1, "pixels": "..."})
+        parse_from_edge({**ok, "pixels": "..."})
     with pytest.raises(ValidationError):
-        parse_message({"type": "stream_status", "v": 2, "camera_id": "a", "status": "lost", "ts": 1})
+        parse_from_edge({**ok, "v": 1})
+
+
+def test_uuid7_is_version_7_time_ordered_and_unique():
+    import time
+    import uuid
+
+    ids = []
+    for _ in range(5):
+        ids.append(uuid7())
+        time.sleep(0.002)  # next millisecond
+    assert ids == sorted(ids)  # time-ordered across milliseconds (the string sorts like the 128-bit value)
+    many = [uuid7() for _ in range(20000)]
+    assert len(set(many)) == len(many)
+    for s in ids + many[:100]:
+        u = uuid.UUID(s)
+        assert u.version == 7 and u.variant == uuid.RFC_4122
+    ms = uuid.UUID(ids[0]).int >> 80
+    assert abs(ms / 1000 - time.time()) < 5  # the first 48 bits are the Unix time in ms
 
 
 def test_no_edge_module_imports_django_and_inference_does_not_import_torch():

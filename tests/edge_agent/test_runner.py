@@ -6,8 +6,9 @@ import json
 
 from edge_agent.cli import main
 from edge_agent.config import AgentConfig, CameraConfig, Policy
+from edge_agent.pipeline.events import EventMessage
 from edge_agent.pipeline.runner import Runner
-from edge_agent.protocol import EventMessage, HealthMessage, StreamStatusMessage
+from edge_agent.protocol import Heartbeat, StreamStatus, parse_from_edge
 from edge_agent.sim import render, sim_zones, write_folder
 
 
@@ -24,14 +25,16 @@ def test_a_failing_camera_does_not_stop_the_others(tmp_path):
     ], policy=Policy(policy_id="p-9"))
     got: list = []
     runner = Runner(agent, got.append)
-    runner.run(health_every_s=3600)
-    failed = {m.camera_id: m.detail for m in got if isinstance(m, StreamStatusMessage) and m.status == "failed"}
+    runner.run(heartbeat_s=3600)
+    failed = {m.camera_id: m.detail for m in got if isinstance(m, StreamStatus) and m.status == "failed"}
     assert set(failed) == {"missing", "forbidden"}
     assert "absent.mp4" in failed["missing"] and "biometric_identification" in failed["forbidden"]
     yard = [m for m in got if isinstance(m, EventMessage) and m.camera_id == "yard"]
-    assert [e.phase for e in yard] == ["start", "end"] and yard[0].rule == "intrusion"
-    health = runner.health()
-    assert isinstance(health, HealthMessage)
+    types = [e.type for e in yard]
+    assert types[0] == "event_open" and types[-1] == "event_close" and set(types[1:-1]) <= {"event_update"}
+    assert yard[0].rule == "intrusion" and len({e.event_id for e in yard}) == 1
+    health = runner.heartbeat()
+    assert isinstance(health, Heartbeat) and parse_from_edge(health.model_dump_json()) == health
     assert {c.camera_id: c.state for c in health.cameras} == {"missing": "failed", "yard": "stopped", "forbidden": "failed"}
     assert next(c for c in health.cameras if c.camera_id == "yard").frames == 300
 

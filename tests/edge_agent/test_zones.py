@@ -8,7 +8,7 @@ from edge_agent.config import CameraConfig, Polygon, Zone
 from edge_agent.models.base import Frame
 from edge_agent.models.registry import load_model
 from edge_agent.pipeline.build import build_pipeline
-from edge_agent.protocol import EventMessage
+from edge_agent.pipeline.events import EventMessage
 from edge_agent.sim import render, sim_zones
 
 from .conftest import raw_frames, to_frames
@@ -76,7 +76,7 @@ def test_simulated_intrusion_becomes_one_event_with_zone_and_rule():
     events = [m for m in pipeline.run(raw_frames(scene)) if isinstance(m, EventMessage)]
     truth = [f for f in scene if "intrusion" in f.labels]
     assert truth
-    starts = [e for e in events if e.phase == "start"]
-    assert len(starts) == 1 and len([e for e in events if e.phase == "end"]) == 1
+    starts = [e for e in events if e.type == "event_open"]
+    assert len(starts) == 1 and len([e for e in events if e.type == "event_close"]) == 1
     assert starts[0].rule == "intrusion" and starts[0].zone == "restricted"
     assert abs(starts[0].start_ts - truth[0].ts) < 1.0
