@@ -11,7 +11,6 @@ import json
 import logging
 import platform
 import sys
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -66,57 +65,86 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------- run
 class _Sink:
-    """Print messages as JSON lines, or queue them in the durable outbox and POST them in order."""
+    """Print messages as JSON lines; or, for an enrolled device, queue them in the durable outbox
+    (``<data_dir>/outbox.sqlite3``) and let the sender thread stream them over the websocket."""
 
-    def __init__(self, url: str | None, outbox: Path | None) -> None:
-        from edge_agent.transport.http import HttpSender
-        from edge_agent.transport.outbox import Outbox
+    def __init__(self, args: argparse.Namespace) -> None:
+        from edge_agent.transport.device import default_data_dir, is_enrolled, load_device
 
-        self.outbox = Outbox(outbox or ":memory:") if url else None
-        self.send = HttpSender(url) if url else None
-        self.retry_at, self.backoff_s = 0.0, 0.0
+        self.outbox: Any = None
+        self.sender: Any = None
+        data_dir = args.data_dir or default_data_dir()
+        if args.data_dir is None and not is_enrolled(data_dir):
+            return  # not enrolled: print JSON lines
+        from edge_agent.transport.outbox import OUTBOX_FILE, Outbox
+        from edge_agent.transport.sender import Sender
+
+        device = load_device(data_dir)
+        self.outbox = Outbox(args.outbox or data_dir / OUTBOX_FILE, max_bytes=int(args.outbox_max_mb * 1024 * 1024))
+        self.sender = Sender(self.outbox, device).start()
+        log.info("streaming to the cloud", extra={"device_id": device.device_id, "ws_url": device.ws_url,
+                                                  "outbox": self.outbox.path, "pending": self.outbox.pending()})
+
+    def stats(self) -> dict[str, int]:
+        return self.outbox.stats() if self.outbox is not None else {}
 
     def __call__(self, msg: Any) -> None:
-        body = msg.model_dump_json()
-        if self.outbox is None or self.send is None:
-            print(body, flush=True)
-            return
-        self.outbox.put(body)
-        if time.monotonic() < self.retry_at:  # receiver down: keep queueing, retry with backoff
-            return
-        self.outbox.drain(self.send)
-        if self.outbox.pending():
-            self.backoff_s = min(60.0, max(1.0, self.backoff_s * 2))
-            self.retry_at = time.monotonic() + self.backoff_s
-            log.warning("event delivery failed; queued", extra={"pending": self.outbox.pending(), "retry_s": self.backoff_s})
+        if self.outbox is None:
+            print(msg.model_dump_json(), flush=True)
         else:
-            self.backoff_s = 0.0
+            self.outbox.put(msg)
 
-    def finish(self) -> None:
-        if self.outbox is not None and self.send is not None:
-            self.outbox.drain(self.send)
-            if left := self.outbox.pending():
-                print(f"vad-edge run: {left} messages not delivered; kept in outbox {self.outbox.path}", file=sys.stderr)
+    def finish(self, flush_timeout_s: float) -> None:
+        if self.sender is not None:
+            left = self.sender.stop(flush_timeout_s)
+            if left:
+                print(f"vad-edge run: {left} messages not delivered yet; kept in outbox {self.outbox.path}",
+                      file=sys.stderr)
+            self.outbox.close()
+
+
+def _on_signals(stop: Callable[[], None]) -> Callable[[], None]:
+    """SIGTERM / SIGINT call ``stop`` (main thread only); returns a function restoring the old handlers."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    old = {sig: signal.signal(sig, lambda *_: stop()) for sig in (signal.SIGTERM, signal.SIGINT)}
+    return lambda: [signal.signal(sig, h) for sig, h in old.items()] and None
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    import threading
+
     from edge_agent.pipeline.runner import Runner
 
     agent = _agent(args)
-    sink = _Sink(args.post or agent.events_url, args.outbox)
+    sink = _Sink(args)
+    stop = threading.Event()
     try:
         if args.all:
             if not agent.cameras:
                 raise ConfigError("--all needs a --config with cameras")
-            Runner(agent, sink, max_frames=args.max_frames).run(health_every_s=args.health_every)
+            runner = Runner(agent, sink, max_frames=args.max_frames, outbox_stats=sink.stats)
+            restore = _on_signals(runner.stop)
+            try:
+                runner.run(heartbeat_s=args.heartbeat_s)
+            finally:
+                restore()
         else:
-            _run_one(args, agent, sink)
+            restore = _on_signals(stop.set)
+            try:
+                _run_one(args, agent, sink, stop)
+            finally:
+                restore()
     finally:
-        sink.finish()
+        sink.finish(args.flush_timeout)
     return 0
 
 
-def _run_one(args: argparse.Namespace, agent: AgentConfig, sink: Callable[[Any], None]) -> None:
+def _run_one(args: argparse.Namespace, agent: AgentConfig, sink: Callable[[Any], None],
+             stop: Any = None) -> None:
     from edge_agent.pipeline.build import build_pipeline
     from edge_agent.pipeline.sources import open_source
 
@@ -126,7 +154,7 @@ def _run_one(args: argparse.Namespace, agent: AgentConfig, sink: Callable[[Any],
     for item in source:
         for msg in pipeline.process(item):
             sink(msg)
-        if args.max_frames is not None and pipeline.frames >= args.max_frames:
+        if (args.max_frames is not None and pipeline.frames >= args.max_frames) or (stop is not None and stop.is_set()):
             break
     end = pipeline.events.close(pipeline.last_ts)
     if end is not None:
@@ -188,15 +216,23 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--out", type=Path, required=True, help="bundle directory or .tar.gz")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
 
-    r = sub.add_parser("run", help="score a source and print (or POST) events as JSON lines")
+    r = sub.add_parser("run", help="score a source; stream events to the cloud (enrolled) or print JSON lines")
     common(r)
     r.add_argument("--source", help="override the camera's source")
     r.add_argument("--bundle", type=Path, help="fitted model bundle")
-    r.add_argument("--post", metavar="URL", help="POST each message as JSON to this URL")
-    r.add_argument("--outbox", type=Path, help="SQLite file keeping undelivered messages (default: in memory)")
+    r.add_argument("--data-dir", type=Path, default=None,
+                   help="enrolled device's data dir (device.json, device_key.pem): stream to the cloud (default: "
+                        "$VAD_EDGE_DATA_DIR, else /var/lib/vadcloud-edge when writable, else "
+                        "~/.local/share/vadcloud-edge, when enrolled there; else print JSON lines)")
+    r.add_argument("--outbox", type=Path, help="durable outbox file (default: <data-dir>/outbox.sqlite3)")
+    r.add_argument("--outbox-max-mb", type=float, default=64.0,
+                   help="outbox size bound; when full the oldest heartbeats go first, events last (default 64)")
     r.add_argument("--max-frames", type=int, default=None)
     r.add_argument("--all", action="store_true", help="run every camera in the config")
-    r.add_argument("--health-every", type=float, default=60.0)
+    r.add_argument("--heartbeat-s", "--health-every", dest="heartbeat_s", type=float, default=10.0,
+                   help="seconds between heartbeats with --all (default 10)")
+    r.add_argument("--flush-timeout", type=float, default=10.0,
+                   help="on exit / SIGTERM, seconds to keep sending what is queued (default 10)")
 
     sub.add_parser("bench", help="benchmark (see `vad-edge bench --help`)", add_help=False)
     d = sub.add_parser("doctor", help="versions, runtimes, providers, policy")
