@@ -52,10 +52,7 @@ class Row:
     seq: int
     type: str
     body: str  # the message JSON, including ``"seq": <seq>``
-
-    @property
-    def size(self) -> int:
-        return len(self.body)
+    size: int  # UTF-8 bytes of ``body``
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,23 +155,24 @@ class Outbox:
             try:
                 seq = self._next_seq()
                 body = _with_seq(msg, seq)
-                if len(body) > MAX_FRAME_BYTES:  # can never be sent: keep it, visibly, in dead_letter
+                size = len(body.encode())
+                if size > MAX_FRAME_BYTES:  # can never be sent: keep it, visibly, in dead_letter
                     self._set_sequence(seq)
                     self._db.execute("INSERT INTO dead_letter (id, type, body, error, dead_at) VALUES (?, ?, ?, ?, ?)",
-                                     (seq, kind, body, f"larger than one frame ({len(body)} > {MAX_FRAME_BYTES} bytes)",
+                                     (seq, kind, body, f"larger than one frame ({size} > {MAX_FRAME_BYTES} bytes)",
                                       time.time()))
                     self._db.execute("COMMIT")
                     log.error("message too large for one frame: dead-lettered", extra={"seq": seq, "type": kind})
                     return seq
-                self._make_room(len(body))
+                self._make_room(size)
                 self._db.execute("INSERT INTO outbox (id, type, body, size, created) VALUES (?, ?, ?, ?, ?)",
-                                 (seq, kind, body, len(body), time.time()))
+                                 (seq, kind, body, size, time.time()))
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
             self._depth += 1
-            self._bytes += len(body)
+            self._bytes += size
             self.last_seq = seq
         for fn in self._listeners:
             fn()
@@ -184,14 +182,15 @@ class Outbox:
     def rows_after(self, seq: int, *, limit: int = 500, max_bytes: int = 1024 * 1024) -> list[Row]:
         """The oldest rows with seq > ``seq``, in order, at most ``limit`` rows / ``max_bytes`` (at least one row)."""
         with self._lock:
-            cur = self._db.execute("SELECT id, type, body FROM outbox WHERE id > ? ORDER BY id LIMIT ?", (seq, limit))
+            cur = self._db.execute("SELECT id, type, body, size FROM outbox WHERE id > ? ORDER BY id LIMIT ?",
+                                   (seq, limit))
             out: list[Row] = []
             total = 0
-            for row_id, typ, body in cur:
-                if out and total + len(body) > max_bytes:
+            for row_id, typ, body, size in cur:
+                if out and total + size > max_bytes:
                     break
-                out.append(Row(int(row_id), typ, body))
-                total += len(body)
+                out.append(Row(int(row_id), typ, body, int(size)))
+                total += size
             return out
 
     def mark_sent(self, seq: int) -> None:
@@ -255,7 +254,7 @@ class Outbox:
                     for i, (_, typ, body, _size, created) in enumerate(unsent):
                         new_body = json.dumps({**json.loads(body), "seq": nxt + i}, separators=(",", ":"))
                         self._db.execute("INSERT INTO outbox (id, type, body, size, created) VALUES (?, ?, ?, ?, ?)",
-                                         (nxt + i, typ, new_body, len(new_body), created))
+                                         (nxt + i, typ, new_body, len(new_body.encode()), created))
                     renumbered = len(unsent)
                     log.warning("outbox renumbered unsent messages after the cloud's last seq",
                                 extra={"last_seq": last_seq, "renumbered": renumbered, "first": nxt})

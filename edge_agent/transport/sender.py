@@ -198,7 +198,8 @@ class Sender:
                     while frames and (frames[0] <= item.seq or frames[0] not in in_flight):
                         frames.popleft()
             if self._stop.is_set():
-                if (not in_flight and self.outbox.last_seq <= sent_upto) or time.monotonic() >= self._flush_deadline:
+                caught_up = self.outbox.last_seq <= sent_upto or not self.outbox.rows_after(sent_upto, limit=1)
+                if (not in_flight and caught_up) or time.monotonic() >= self._flush_deadline:
                     conn.close(1000, "agent stopping")
                     return
             room_n, room_b = self.window_messages - len(in_flight), self.window_bytes - in_bytes

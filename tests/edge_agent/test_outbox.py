@@ -41,6 +41,9 @@ def test_put_assigns_increasing_seqs_stored_in_the_json(tmp_path):
     assert [m.seq for m in parsed] == seqs and parsed[1].detail == "n1"
     assert [r.seq for r in box.rows_after(1)] == [2, 3]
     assert box.stats()["outbox_depth"] == 3 and box.stats()["outbox_bytes"] == sum(r.size for r in rows)
+    box.put(StreamStatus(camera_id="7", status="lost", ts=0, detail="caméra été coupée"))  # sizes are UTF-8 bytes
+    row = box.rows_after(3)[0]
+    assert row.size == len(row.body.encode()) and parse_from_edge(row.body).detail == "caméra été coupée"
 
 
 def test_ack_deletes_acked_rows_and_seqs_are_never_reused(tmp_path):
