@@ -21,6 +21,12 @@ from .conftest import tiny_yolo
 REPO = Path(__file__).resolve().parents[2]
 
 
+@pytest.fixture(autouse=True)
+def _not_enrolled(tmp_path, monkeypatch):
+    """`vad-edge run` streams when the default data dir holds device.json; these tests want JSON lines."""
+    monkeypatch.setenv("VAD_EDGE_DATA_DIR", str(tmp_path / "not-enrolled"))
+
+
 def _config(path: Path, source: Path, **camera) -> Path:
     cam = {"id": "gate", "source": str(source), "scene": "outdoor", "zones": [z.model_dump(mode="json") for z in sim_zones()],
            "smoothing": {"window_s": 1.0},
@@ -70,6 +76,16 @@ def test_train_then_run_prints_events_for_the_anomalies(footage, bundle, capsys)
     assert status == ["opened", "ended"]
     manifest_models = {m["model"] for e in events for m in e["models"]}
     assert manifest_models == {"fine", "coarse", "zone_rules"}
+
+
+def test_run_with_a_data_dir_that_is_not_enrolled_exits_2_saying_how_to_enroll(footage, bundle, tmp_path, capsys):
+    rc, msgs, err = _run(capsys, ["run", "--config", str(footage["dir"] / "agent.json"), "--bundle", str(bundle),
+                                  "--data-dir", str(tmp_path / "empty"), "--max-frames", "5"])
+    assert rc == 2 and "device.json not found" in err and "vad-edge enroll" in err and msgs == []
+    # positive control: without --data-dir (and nothing enrolled in the default place) it prints JSON lines
+    rc, msgs, _ = _run(capsys, ["run", "--config", str(footage["dir"] / "agent.json"), "--bundle", str(bundle),
+                                "--max-frames", "5"])
+    assert rc == 0 and msgs[0]["type"] == "stream_status" and msgs[0]["v"] == 2
 
 
 def test_unreadable_source_exits_2_naming_it(footage, bundle, capsys):

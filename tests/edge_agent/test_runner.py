@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from edge_agent.cli import main
 from edge_agent.config import AgentConfig, CameraConfig, Policy
 from edge_agent.pipeline.events import EventMessage
 from edge_agent.pipeline.runner import Runner
 from edge_agent.protocol import Heartbeat, StreamStatus, parse_from_edge
 from edge_agent.sim import render, sim_zones, write_folder
+
+
+@pytest.fixture(autouse=True)
+def _not_enrolled(tmp_path, monkeypatch):
+    """`vad-edge run` streams when the default data dir holds device.json; these tests want JSON lines."""
+    monkeypatch.setenv("VAD_EDGE_DATA_DIR", str(tmp_path / "not-enrolled"))
 
 
 def _cam(cid: str, source: str, **kw) -> CameraConfig:
