@@ -185,6 +185,7 @@ class EventBuilder:
             self._clear()
             self.start, self.peak, self.rule = snap, (snap, dec), snap.rule
             self.event_id, self.max_votes, self.voters = uuid7(), float(dec.votes), voted
+            self.last_update_ts = snap.ts  # the open counts as the first message of the rate limit
             self.curve.begin()
             return self._sent(self._message(EventOpen))
         if self.start is None:

@@ -200,3 +200,71 @@ def test_event_boxes_are_cut_to_the_frame(anomalous_sim):  # noqa: ANN001
     for event in events:
         assert [(b.x, b.y, b.w, b.h) for b in event.boxes] == [(0, 120, 33, 30)]  # the off-frame box is dropped
         assert all(b.x + b.w <= width and b.y + b.h <= height for b in event.boxes)
+
+
+def _snap(i: int, fused: float, fps: float = 10.0):  # noqa: ANN202
+    from edge_agent.models.base import ModelScore
+    from edge_agent.pipeline.events import Snapshot
+
+    raw = {n: ModelScore(raw=fused) for n in "abc"}
+    return Snapshot(index=i, ts=i / fps, raw=raw, scores=dict.fromkeys("abc", fused), fused=fused, rule=None,
+                    wall=1000.0 + i / fps)
+
+
+def _dec(change, voted=("a", "b")):  # noqa: ANN001, ANN202
+    from edge_agent.pipeline.consensus import Decision
+
+    return Decision(is_open=change != "end", change=change, votes=float(len(voted)),
+                    voted={n: True for n in voted}, k=2.0, threshold=1.0)
+
+
+def _builder():  # noqa: ANN202
+    from edge_agent.pipeline.events import EventBuilder
+
+    return EventBuilder("7", dict.fromkeys("abc", "test"), {"a": 1.0, "b": 1.0, "c": 1.0}, [], (360, 240))
+
+
+def test_updates_follow_a_rising_peak_at_most_once_a_second():
+    b = _builder()
+    out = [b(_snap(i, 0.2), _dec(None, ())) for i in range(150)]  # 15 s of normal before the event
+    assert not any(out)
+    opened = b(_snap(150, 1.0), _dec("start"))
+    msgs = [b(_snap(i, 1.0 + (i - 150) * 0.05), _dec(None)) for i in range(151, 251)]  # +50 %/s for 10 s
+    updates = [m for m in msgs if m is not None]
+    assert isinstance(opened, EventOpen) and all(isinstance(m, EventUpdate) for m in updates)
+    assert 5 <= len(updates) <= 10  # rate limit: at most one per second of source time
+    ts = [opened.peak_ts] + [m.peak_ts for m in updates]
+    assert all(t2 - t1 >= 1.0 - 1e-9 for t1, t2 in zip(ts, ts[1:], strict=False))
+    peaks = [opened.peak_score] + [m.peak_score for m in updates]
+    assert all(p2 >= 1.1 * p1 for p1, p2 in zip(peaks, peaks[1:], strict=False))  # >= 10 % higher each time
+    assert {m.event_id for m in updates} == {opened.event_id}
+    closed = b(_snap(251, 0.1), _dec("end"))
+    assert isinstance(closed, EventClose) and closed.event_id == opened.event_id and closed.end_ts == 25.1
+    curve = closed.curve
+    assert curve is not None and abs(curve.t0 - (15.0 - 10.0)) <= 0.11  # 10 s before the start
+    assert abs(curve.t0 + curve.dt * (len(curve.scores) - 1) - 25.1) < 1e-6 and max(curve.scores) == closed.peak_score
+    assert closed.wall_ts == 1000.0 + closed.frame_index / 10.0
+
+
+def test_a_flat_peak_sends_no_update_but_a_new_voter_does():
+    b = _builder()
+    b(_snap(0, 2.0), _dec("start"))
+    flat = [b(_snap(i, 2.0 + 0.01 * (i % 3)), _dec(None)) for i in range(1, 40)]  # < 10 % wiggle, same voters
+    assert not any(flat)
+    joined = [b(_snap(i, 2.0), _dec(None, ("a", "b", "c"))) for i in range(40, 45)]
+    updates = [m for m in joined if m is not None]
+    assert len(updates) == 1 and updates[0].votes == 3.0
+    assert {m.model: m.voted for m in updates[0].models} == {"a": True, "b": True, "c": True}
+
+
+def test_a_long_event_keeps_the_curve_within_the_protocol_limit():
+    from edge_agent.protocol import MAX_CURVE_POINTS
+
+    b = _builder()
+    b(_snap(0, 2.0), _dec("start"))
+    for i in range(1, 36_000):  # one hour at 10 fps
+        b(_snap(i, 2.0 + (5.0 if i == 20_000 else 0.0)), _dec(None))
+    closed = b.close(3600.0)
+    assert closed is not None and len(closed.curve.scores) <= MAX_CURVE_POINTS
+    assert max(closed.curve.scores) == 7.0  # the peak survives the downsampling
+    assert parse_from_edge(closed.model_dump_json()) == closed

@@ -44,7 +44,23 @@ def test_a_failing_camera_does_not_stop_the_others(tmp_path):
     health = runner.heartbeat()
     assert isinstance(health, Heartbeat) and parse_from_edge(health.model_dump_json()) == health
     assert {c.camera_id: c.state for c in health.cameras} == {"missing": "failed", "yard": "stopped", "forbidden": "failed"}
-    assert next(c for c in health.cameras if c.camera_id == "yard").frames == 300
+    yard_beat = next(c for c in health.cameras if c.camera_id == "yard")
+    assert yard_beat.frames == 300 and yard_beat.dropped_frames == 0
+    assert yard_beat.latency_p50_ms is not None and yard_beat.latency_p99_ms >= yard_beat.latency_p50_ms >= 0
+    assert health.memory_mb > 0 and health.cpu_percent is not None  # from /proc (Linux)
+
+
+def test_the_heartbeat_reports_the_outbox(tmp_path):
+    from edge_agent.transport.outbox import Outbox
+
+    folder = write_folder(tmp_path / "yard", render(30, seed=6, normal_only=True))
+    box = Outbox(tmp_path / "outbox.sqlite3")
+    runner = Runner(AgentConfig(cameras=[_cam("yard", str(folder))]), box.put, outbox_stats=box.stats)
+    runner.run(heartbeat_s=0.05)
+    beats = [parse_from_edge(r.body) for r in box.rows_after(0) if r.type == "heartbeat"]
+    beat = runner.heartbeat()
+    assert beat.outbox_depth == box.pending() >= 2 and beat.outbox_bytes > 0 and beat.dropped_by_policy == 0
+    assert all(b.seq for b in beats)  # heartbeats go through the outbox like everything else
 
 
 def test_cli_run_all_cameras(tmp_path, capsys):
