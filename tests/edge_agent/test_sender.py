@@ -391,5 +391,29 @@ def bench_put_with_a_slow_cloud(n: int = 5000) -> dict[str, float]:
     return out
 
 
+def bench_put_to_ack_latency(n: int = 200) -> dict[str, float]:
+    """One message at a time: put -> on the wire -> acked -> deleted, against the local fake cloud."""
+    import tempfile
+
+    d = Path(tempfile.mkdtemp())
+    port = _free_port()
+    key = _enroll(d / "dev", port)
+    cloud = FakeCloud(port, _public_b64(key))
+    box = Outbox(d / "latency.sqlite3")
+    sender = Sender(box, load_device(d / "dev")).start()
+    sender.connected.wait(10)
+    lat = []
+    for i in range(n):
+        t0 = time.perf_counter()
+        box.put(_status(i))
+        while box.pending():
+            time.sleep(0.0002)
+        lat.append((time.perf_counter() - t0) * 1000)
+    sender.stop(flush_timeout_s=0.5)
+    cloud.stop()
+    lat.sort()
+    return {"put_to_ack_p50_ms": round(lat[n // 2], 2), "put_to_ack_p99_ms": round(lat[int(n * 0.99)], 2)}
+
+
 if __name__ == "__main__":
-    print(json.dumps(bench_put_with_a_slow_cloud()))
+    print(json.dumps({**bench_put_with_a_slow_cloud(), **bench_put_to_ack_latency()}))
