@@ -123,13 +123,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     sink = _Sink(args)
     stop = threading.Event()
     try:
-        if args.all:
-            if not agent.cameras:
+        waiting = sink.sender is not None and not agent.cameras and not args.source
+        if args.all or waiting:
+            if not agent.cameras and not waiting:
                 raise ConfigError("--all needs a --config with cameras")
+            if waiting:  # enrolled, no camera here yet: stay online (heartbeats) until stopped
+                log.warning("no cameras configured; connected and sending heartbeats until stopped",
+                            extra={"config": str(args.config) if args.config else None})
             runner = Runner(agent, sink, max_frames=args.max_frames, outbox_stats=sink.stats)
             restore = _on_signals(runner.stop)
             try:
-                runner.run(heartbeat_s=args.heartbeat_s)
+                runner.run(heartbeat_s=args.heartbeat_s, keep_running=waiting)
             finally:
                 restore()
         else:
