@@ -152,14 +152,17 @@ class Runner:
         """Ask every camera to stop after its current frame (open events are closed and sent)."""
         self.stop_event.set()
 
-    def run(self, *, heartbeat_s: float = 10.0, timeout_s: float | None = None) -> None:
+    def run(self, *, heartbeat_s: float = 10.0, timeout_s: float | None = None, keep_running: bool = False) -> None:
+        """Run every camera until they all end (or :meth:`stop`, or ``timeout_s``); with ``keep_running``
+        until :meth:`stop` even with no camera left (heartbeats keep going: an enrolled box waiting
+        for its cameras)."""
         self.proc.cpu_percent()
         for w in self.workers:
             w.start()
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
         next_beat = time.monotonic() + heartbeat_s
         try:
-            while any(w.is_alive() for w in self.workers) and not self.stop_event.is_set():
+            while (keep_running or any(w.is_alive() for w in self.workers)) and not self.stop_event.is_set():
                 if deadline is not None and time.monotonic() > deadline:
                     break
                 self.stop_event.wait(0.1)

@@ -364,6 +364,29 @@ def test_vad_edge_run_streams_to_the_cloud_and_stops_cleanly_on_sigterm(tmp_path
     assert left.pending() == 0
 
 
+def test_an_enrolled_box_without_cameras_stays_online_with_heartbeats_until_sigterm(tmp_path):
+    port = _free_port()
+    key = _enroll(tmp_path / "dev", port)
+    cloud = FakeCloud(port, _public_b64(key))
+    env = {**os.environ, "VAD_EDGE_DATA_DIR": str(tmp_path / "dev")}  # the default data dir, as the service has it
+    try:
+        proc = subprocess.Popen([sys.executable, "-m", "edge_agent", "run", "--heartbeat-s", "0.2"], cwd=REPO, env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            assert _wait(lambda: sum(m["type"] == "heartbeat" for m in cloud.committed) >= 2, 60), proc.poll()
+            proc.send_signal(signal.SIGTERM)
+            out, err = proc.communicate(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    finally:
+        cloud.stop()
+    assert proc.returncode == 0 and out == "", err
+    assert "no cameras configured" in err
+    assert all(m["type"] == "heartbeat" and m["cameras"] == [] for m in cloud.committed)
+
+
 def bench_put_with_a_slow_cloud(n: int = 5000) -> dict[str, float]:
     """Camera-thread put throughput with no cloud, and with a cloud that holds acks 2 s:
     ``python -m tests.edge_agent.test_sender``."""
