@@ -240,9 +240,11 @@ EDGE_OFFLINE_AFTER_S = float(env_str("EDGE_OFFLINE_AFTER_S", "60"))  # silent th
 EDGE_HELLO_TIMEOUT_S = float(env_str("EDGE_HELLO_TIMEOUT_S", "10"))  # /ws/edge/: hello within this
 if REDIS_URL:
     CHANNEL_LAYERS = {
+        # socket_timeout None: redis-py 8 defaults to 5 s, shorter than channels_redis's blocking
+        # BZPOPMIN, so every idle socket crashed with 1011 every ~5 s (django/channels_redis#422).
         "default": {"BACKEND": "channels_redis.core.RedisChannelLayer",
-                    "CONFIG": {"hosts": [REDIS_URL], "capacity": CHANNEL_LAYER_CAPACITY,
-                               "expiry": CHANNEL_LAYER_EXPIRY_S}}
+                    "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": None}],
+                               "capacity": CHANNEL_LAYER_CAPACITY, "expiry": CHANNEL_LAYER_EXPIRY_S}}
     }
     CELERY_BROKER_URL = REDIS_URL
     CELERY_RESULT_BACKEND = REDIS_URL

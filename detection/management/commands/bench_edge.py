@@ -131,8 +131,10 @@ def _make_world(n_senders: int, n_idle: int) -> World:
 def _server(port: int) -> Iterator[subprocess.Popen]:
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "vadcloud.settings", "PYTHONUNBUFFERED": "1"}
     daphne = str(Path(sys.executable).with_name("daphne"))
+    log_path = Path(os.environ.get("BENCH_SERVER_LOG", f"/tmp/bench_edge_daphne_{port}.log"))
+    log = log_path.open("wb")
     proc = subprocess.Popen([daphne, "-b", "127.0.0.1", "-p", str(port), "vadcloud.asgi:application"],
-                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -143,7 +145,7 @@ def _server(port: int) -> Iterator[subprocess.Popen]:
             except OSError:
                 time.sleep(0.2)
         else:
-            raise CommandError(f"daphne did not come up on port {port}: {proc.stderr.read(2000) if proc.stderr else ''}")
+            raise CommandError(f"daphne did not come up on port {port}; its log: {log_path}")
         yield proc
     finally:
         proc.terminate()
@@ -151,6 +153,7 @@ def _server(port: int) -> Iterator[subprocess.Popen]:
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
+        log.close()
 
 
 def _event(dev: BenchDevice, seq: int) -> EventOpen:
