@@ -22,10 +22,7 @@ install: $(STAMP)
 demo: install
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py seed_demo
-	@echo ""
-	@echo "  VADCloud demo: http://$(HOST):$(PORT)/   (API docs: http://$(HOST):$(PORT)/api/docs/)"
-	@echo ""
-	$(BIN)/python manage.py runserver $(HOST):$(PORT)
+	$(BIN)/python manage.py demo --host $(HOST) --port $(PORT)
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
@@ -41,4 +38,4 @@ edge-dist: install
 	$(BIN)/python manage.py shell -c "from cameras.edge_dist import current_wheel; print(current_wheel().path)"
 
 clean:
-	rm -rf $(VENV) db.sqlite3 staticfiles bench-out
+	rm -rf $(VENV) db.sqlite3 staticfiles bench-out .demo
