@@ -1,4 +1,4 @@
-"""``vad-edge``: train | run | enroll | bench | doctor.
+"""``vad-edge``: train | run | bench | doctor.
 
 Bad input (unreadable source, corrupt bundle, sha256 mismatch, wrong ONNX input shape, forbidden
 capability, invalid config) prints one clear line naming the file/field on stderr and exits 2.
@@ -73,6 +73,7 @@ class _Sink:
 
         self.outbox: Any = None
         self.sender: Any = None
+        self.config: Any = None  # edge_agent.signedconfig.ConfigStore of an enrolled device
         data_dir = args.data_dir or default_data_dir()
         if args.data_dir is None and not is_enrolled(data_dir):
             return  # not enrolled: print JSON lines
@@ -80,13 +81,47 @@ class _Sink:
         from edge_agent.transport.sender import Sender
 
         device = load_device(data_dir)
+        self.config = self._config_store(device)
         self.outbox = Outbox(args.outbox or data_dir / OUTBOX_FILE, max_bytes=int(args.outbox_max_mb * 1024 * 1024))
-        self.sender = Sender(self.outbox, device).start()
+        self.sender = Sender(self.outbox, device, on_config=self._on_config).start()
         log.info("streaming to the cloud", extra={"device_id": device.device_id, "ws_url": device.ws_url,
                                                   "outbox": self.outbox.path, "pending": self.outbox.pending()})
 
-    def stats(self) -> dict[str, int]:
-        return self.outbox.stats() if self.outbox is not None else {}
+    @staticmethod
+    def _config_store(device: Any) -> Any:
+        """The signed config kept in the data dir (verified again on start); None if the keys are unusable."""
+        from edge_agent.signedconfig import ConfigRefused, ConfigStore
+
+        try:
+            store = ConfigStore(device.data_dir, device.config_keys, device_id=device.device_id)
+        except (ConfigRefused, ValueError) as err:
+            log.error("config keys in device.json unusable; config pushes will be ignored", extra={"detail": str(err)})
+            return None
+        try:
+            store.load_last_good()
+        except ConfigRefused as err:
+            log.error("kept config refused", extra={"reason": err.reason, "detail": err.detail})
+        return store
+
+    def _on_config(self, push: Any) -> None:
+        from edge_agent.signedconfig import ConfigRefused
+
+        if self.config is None:
+            log.error("config push ignored: no usable config keys", extra={"version": push.version})
+            return
+        try:
+            applied = self.config.apply(push)
+        except ConfigRefused as err:
+            log.error("config push refused", extra={"version": push.version, "reason": err.reason, "detail": err.detail})
+            return
+        log.info("config kept", extra={"version": applied.version, "changed": applied.changed,
+                                       "cameras": len(applied.config.cameras)})
+
+    def stats(self) -> dict[str, Any]:
+        if self.outbox is None:
+            return {}
+        version = self.config.version if self.config is not None else 0
+        return {**self.outbox.stats(), "config_version": version or None}
 
     def __call__(self, msg: Any) -> None:
         if self.outbox is None:
@@ -165,17 +200,6 @@ def _run_one(args: argparse.Namespace, agent: AgentConfig, sink: Callable[[Any],
         sink(end)
 
 
-# ---------------------------------------------------------------- enroll
-def cmd_enroll(args: argparse.Namespace) -> int:
-    from edge_agent.enroll import enroll
-
-    done = enroll(url=args.url, token=args.token, data_dir=args.data_dir, force=args.force)
-    print(f"vad-edge enroll: enrolled as device {done['device_id']} with {done['cloud_url']}; "
-          f"wrote {done['device_file']} and {done['key_file']} (private key, mode 0600); "
-          f"websocket {done['ws_url']}, {len(done['config_keys'])} config key(s)")
-    return 0
-
-
 # ---------------------------------------------------------------- bench / doctor
 def cmd_bench(args: argparse.Namespace, rest: Sequence[str]) -> int:
     try:
@@ -249,14 +273,6 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--flush-timeout", type=float, default=10.0,
                    help="on exit / SIGTERM, seconds to keep sending what is queued (default 10)")
 
-    e = sub.add_parser("enroll", help="register this box with the cloud (one-time token from the portal)")
-    e.add_argument("--url", required=True, help="portal address, e.g. https://portal.example.com")
-    e.add_argument("--token", required=True, help="one-time enrollment token from the portal")
-    e.add_argument("--data-dir", type=Path, default=None,
-                   help="where device.json and device_key.pem go (default: $VAD_EDGE_DATA_DIR, else "
-                        "/var/lib/vadcloud-edge when writable, else ~/.local/share/vadcloud-edge)")
-    e.add_argument("--force", action="store_true", help="replace an existing enrollment with a new key")
-
     sub.add_parser("bench", help="benchmark (see `vad-edge bench --help`)", add_help=False)
     d = sub.add_parser("doctor", help="versions, runtimes, providers, policy")
     d.add_argument("--config", type=Path)
@@ -271,7 +287,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from edge_agent.logs import configure
 
     configure(args.verbose)
-    handlers = {"train": cmd_train, "run": cmd_run, "doctor": cmd_doctor, "enroll": cmd_enroll}
+    handlers = {"train": cmd_train, "run": cmd_run, "doctor": cmd_doctor}
     try:
         return handlers[args.command](args)
     except EdgeError as err:
