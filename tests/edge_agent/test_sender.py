@@ -31,6 +31,7 @@ from edge_agent.protocol import (
     Batch,
     Challenge,
     Command,
+    ConfigPush,
     Hello,
     StreamStatus,
     Welcome,
@@ -51,13 +52,14 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _enroll(data_dir: Path, port: int, key: Ed25519PrivateKey | None = None) -> Ed25519PrivateKey:
+def _enroll(data_dir: Path, port: int, key: Ed25519PrivateKey | None = None,
+            config_keys: dict[str, str] | None = None) -> Ed25519PrivateKey:
     """What `vad-edge enroll` leaves behind: device.json + device_key.pem (0600)."""
     key = key or Ed25519PrivateKey.generate()
     data_dir.mkdir(parents=True, exist_ok=True)
     (data_dir / "device.json").write_text(json.dumps({
         "device_id": DEVICE_ID, "cloud_url": f"http://127.0.0.1:{port}", "ws_url": f"ws://127.0.0.1:{port}/ws/edge/",
-        "config_keys": {}}))
+        "config_keys": config_keys or {}}))
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     (data_dir / "device_key.pem").write_bytes(pem)
     os.chmod(data_dir / "device_key.pem", 0o600)
@@ -366,14 +368,22 @@ def test_vad_edge_run_streams_to_the_cloud_and_stops_cleanly_on_sigterm(tmp_path
 
 def test_an_enrolled_box_without_cameras_stays_online_with_heartbeats_until_sigterm(tmp_path):
     port = _free_port()
-    key = _enroll(tmp_path / "dev", port)
-    cloud = FakeCloud(port, _public_b64(key))
+    cloud_key = Ed25519PrivateKey.generate()  # the cloud's config signing key, known from enrollment
+    key = _enroll(tmp_path / "dev", port, config_keys={"k1": _public_b64(cloud_key)})
+    payload = json.dumps({"schema": 1, "device_id": DEVICE_ID, "cameras": [], "shifts": [], "model_bundles": [],
+                          "site": {"id": "1", "name": "Yard", "timezone": "UTC", "jurisdiction": "US-IL"},
+                          "privacy_policy": {"jurisdiction": "US-IL", "forbidden_capabilities": []}},
+                         sort_keys=True, separators=(",", ":"))
+    push = ConfigPush(version=3, key_id="k1", payload=payload,
+                      signature=base64.b64encode(cloud_key.sign(payload.encode())).decode())
+    forged = push.model_copy(update={"version": 4, "signature": base64.b64encode(b"x" * 64).decode()})
+    cloud = FakeCloud(port, _public_b64(key), send_after_welcome=[push.model_dump_json(), forged.model_dump_json()])
     env = {**os.environ, "VAD_EDGE_DATA_DIR": str(tmp_path / "dev")}  # the default data dir, as the service has it
     try:
         proc = subprocess.Popen([sys.executable, "-m", "edge_agent", "run", "--heartbeat-s", "0.2"], cwd=REPO, env=env,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
-            assert _wait(lambda: sum(m["type"] == "heartbeat" for m in cloud.committed) >= 2, 60), proc.poll()
+            assert _wait(lambda: any(m.get("config_version") == 3 for m in cloud.committed), 60), proc.poll()
             proc.send_signal(signal.SIGTERM)
             out, err = proc.communicate(timeout=30)
         finally:
@@ -385,6 +395,9 @@ def test_an_enrolled_box_without_cameras_stays_online_with_heartbeats_until_sigt
     assert proc.returncode == 0 and out == "", err
     assert "no cameras configured" in err
     assert all(m["type"] == "heartbeat" and m["cameras"] == [] for m in cloud.committed)
+    # the signed config was verified and kept (the forged one refused, logged): the heartbeat says which
+    assert json.loads((tmp_path / "dev" / "config.json").read_text())["version"] == 3
+    assert "config push refused" in err and len(cloud.committed) >= 1
 
 
 def bench_put_with_a_slow_cloud(n: int = 5000) -> dict[str, float]:
