@@ -1,4 +1,4 @@
-"""``vad-edge``: train | run | bench | doctor.
+"""``vad-edge``: train | run | enroll | bench | doctor.
 
 Bad input (unreadable source, corrupt bundle, sha256 mismatch, wrong ONNX input shape, forbidden
 capability, invalid config) prints one clear line naming the file/field on stderr and exits 2.
@@ -200,6 +200,17 @@ def _run_one(args: argparse.Namespace, agent: AgentConfig, sink: Callable[[Any],
         sink(end)
 
 
+# ---------------------------------------------------------------- enroll
+def cmd_enroll(args: argparse.Namespace) -> int:
+    from edge_agent.enroll import enroll
+
+    done = enroll(url=args.url, token=args.token, data_dir=args.data_dir, force=args.force)
+    print(f"vad-edge enroll: enrolled as device {done['device_id']} with {done['cloud_url']}; "
+          f"wrote {done['device_file']} and {done['key_file']} (private key, mode 0600); "
+          f"websocket {done['ws_url']}, {len(done['config_keys'])} config key(s)")
+    return 0
+
+
 # ---------------------------------------------------------------- bench / doctor
 def cmd_bench(args: argparse.Namespace, rest: Sequence[str]) -> int:
     try:
@@ -273,6 +284,14 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--flush-timeout", type=float, default=10.0,
                    help="on exit / SIGTERM, seconds to keep sending what is queued (default 10)")
 
+    e = sub.add_parser("enroll", help="register this box with the cloud (one-time token from the portal)")
+    e.add_argument("--url", required=True, help="portal address, e.g. https://portal.example.com")
+    e.add_argument("--token", required=True, help="one-time enrollment token from the portal")
+    e.add_argument("--data-dir", type=Path, default=None,
+                   help="where device.json and device_key.pem go (default: $VAD_EDGE_DATA_DIR, else "
+                        "/var/lib/vadcloud-edge when writable, else ~/.local/share/vadcloud-edge)")
+    e.add_argument("--force", action="store_true", help="replace an existing enrollment with a new key")
+
     sub.add_parser("bench", help="benchmark (see `vad-edge bench --help`)", add_help=False)
     d = sub.add_parser("doctor", help="versions, runtimes, providers, policy")
     d.add_argument("--config", type=Path)
@@ -287,7 +306,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from edge_agent.logs import configure
 
     configure(args.verbose)
-    handlers = {"train": cmd_train, "run": cmd_run, "doctor": cmd_doctor}
+    handlers = {"train": cmd_train, "run": cmd_run, "doctor": cmd_doctor, "enroll": cmd_enroll}
     try:
         return handlers[args.command](args)
     except EdgeError as err:
