@@ -30,7 +30,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 
 from cameras.models import Camera, DeviceStatus, EdgeDevice, Zone
@@ -52,6 +52,7 @@ from tenants.scope import tenant_scope
 
 logger = logging.getLogger(__name__)
 
+RETRY_DELAYS_S = (0.05, 0.2, 0.5)  # a frame whose transaction hit a lock is tried again, then refused
 MAX_COMMAND_RESULTS = 50  # kept in device.health["commands"], newest last
 _ALERT_UPDATE_FIELDS = ["peak_score", "per_model", "boxes", "curve", "zone", "ended_at", "updated_at"]
 
@@ -246,49 +247,63 @@ def edge_ingest(*, device_id: int, tenant_id: int, messages: list[Any],
     entries: list[tuple[int, Any, str]] = [(m.seq, m, "") for m in messages if m.seq is not None]
     entries += [(seq, None, error) for seq, error in (rejected or [])]
     entries.sort(key=lambda e: e[0])
+    for attempt in range(len(RETRY_DELAYS_S) + 1):
+        try:
+            return _ingest_once(device_id=device_id, tenant_id=tenant_id, entries=entries)
+        except OperationalError:  # e.g. SQLite "database is locked": nothing was committed, retry
+            if attempt == len(RETRY_DELAYS_S) or connection.in_atomic_block:
+                raise
+            logger.warning("edge.ingest_retry", extra={"device_id": device_id, "attempt": attempt + 1},
+                           exc_info=True)
+            time.sleep(RETRY_DELAYS_S[attempt])
+    raise AssertionError("unreachable")
+
+
+def _ingest_once(*, device_id: int, tenant_id: int, entries: list[tuple[int, Any, str]]) -> IngestResult:
     results: list[AckResult] = []
     beat: Heartbeat | None = None
-    with tenant_scope(tenant_id), transaction.atomic():
-        device = _lock_device(device_id)
-        frame = _Frame(device, [m for _, m, _ in entries if m is not None])
-        last_seq = device.last_seq
-        for seq, msg, error in entries:
-            if seq <= last_seq:
-                results.append(AckResult(seq=seq, status="duplicate"))
-                continue
-            last_seq = seq
-            if msg is None:
-                results.append(AckResult(seq=seq, status="rejected", error=error))
-                continue
-            try:
-                status = frame.apply(msg)
-            except _Rejected as err:
-                results.append(AckResult(seq=seq, status="rejected", error=str(err)))
-                continue
-            results.append(AckResult(seq=seq, status=status))  # type: ignore[arg-type]
-        created = Alert.objects.bulk_create(list(frame.new.values()))
-        changed = list(frame.changed.values())
-        if changed:
-            Alert.objects.bulk_update(changed, _ALERT_UPDATE_FIELDS)
-        update: dict[str, Any] = {"last_seq": last_seq, "last_seen_at": frame.now, "status": DeviceStatus.ONLINE}
-        beat = heartbeats.take_due(device.id)
-        if beat is not None:
-            frame.health["heartbeat"] = beat.model_dump(exclude={"v", "type"})
-            frame.health_changed = True
-            update["agent_version"] = beat.agent_version[:64]
-        if frame.health_changed:
-            update["health"] = frame.health
-        try:
+    try:
+        with tenant_scope(tenant_id), transaction.atomic():
+            device = _lock_device(device_id)
+            frame = _Frame(device, [m for _, m, _ in entries if m is not None])
+            last_seq = device.last_seq
+            for seq, msg, error in entries:
+                if seq <= last_seq:
+                    results.append(AckResult(seq=seq, status="duplicate"))
+                    continue
+                last_seq = seq
+                if msg is None:
+                    results.append(AckResult(seq=seq, status="rejected", error=error))
+                    continue
+                try:
+                    status = frame.apply(msg)
+                except _Rejected as err:
+                    results.append(AckResult(seq=seq, status="rejected", error=str(err)))
+                    continue
+                results.append(AckResult(seq=seq, status=status))  # type: ignore[arg-type]
+            created = Alert.objects.bulk_create(list(frame.new.values()))
+            changed = list(frame.changed.values())
+            if changed:
+                Alert.objects.bulk_update(changed, _ALERT_UPDATE_FIELDS)
+            update: dict[str, Any] = {"last_seq": last_seq, "last_seen_at": frame.now,
+                                      "status": DeviceStatus.ONLINE}
+            beat = heartbeats.take_due(device.id)
+            if beat is not None:
+                frame.health["heartbeat"] = beat.model_dump(exclude={"v", "type"})
+                frame.health_changed = True
+                update["agent_version"] = beat.agent_version[:64]
+            if frame.health_changed:
+                update["health"] = frame.health
             EdgeDevice.objects.filter(id=device.id).update(**update)
             touched = [*created, *changed]
             if touched:
                 from detection.api.serializers import AlertSerializer
 
                 alerts_push(tenant_id=tenant_id, payloads=[dict(AlertSerializer(a).data) for a in touched])
-        except Exception:
-            if beat is not None:
-                heartbeats.put_back(device.id, beat)
-            raise
+    except Exception:
+        if beat is not None:  # not written after all: keep it for the next flush
+            heartbeats.put_back(device_id, beat)
+        raise
     ack_seq = max([device.last_seq, *(r.seq for r in results)]) if results else device.last_seq
     return IngestResult(ack=Ack(seq=ack_seq, results=results), alerts_changed=len(created) + len(changed),
                         results=results)
