@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -55,8 +56,10 @@ class Command(BaseCommand):
         procs: list[subprocess.Popen] = []
         try:
             agent_config = None if opts["no_agent"] else self._prepare(state)
+            # the cloud tells enrolling devices where to connect from PORTAL_BASE_URL
+            env = {**os.environ, "PORTAL_BASE_URL": url}
             procs.append(subprocess.Popen([sys.executable, "manage.py", "runserver", "--noreload",
-                                           f"{opts['host']}:{opts['port']}"], cwd=settings.BASE_DIR))
+                                           f"{opts['host']}:{opts['port']}"], cwd=settings.BASE_DIR, env=env))
             self._wait_healthy(url, procs[0])
             if agent_config is not None:
                 data_dir = state / "edge"
