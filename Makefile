@@ -38,4 +38,4 @@ edge-dist: install
 	$(BIN)/python manage.py shell -c "from cameras.edge_dist import current_wheel; print(current_wheel().path)"
 
 clean:
-	rm -rf $(VENV) db.sqlite3 staticfiles bench-out .demo
+	rm -rf $(VENV) db.sqlite3 staticfiles bench-out .demo build/edge-dist
