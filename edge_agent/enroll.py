@@ -62,7 +62,8 @@ def _server_message(err: urllib.error.HTTPError) -> str:
     try:
         body = json.loads(raw)
     except ValueError:
-        return raw.decode(errors="replace").strip()[:300] or err.reason
+        text = " ".join(raw.decode(errors="replace").split())[:200]
+        return f"{err.reason} (not a VADCloud answer: is --url the portal? {text})" if text else str(err.reason)
     if isinstance(body, dict) and "detail" in body:
         return str(body["detail"])
     if isinstance(body, dict):

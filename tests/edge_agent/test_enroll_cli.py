@@ -69,3 +69,11 @@ def test_enroll_with_an_unreachable_or_malformed_url_exits_2(tmp_path):  # noqa:
     bad = vad_edge("enroll", "--url", "portal.example.com", "--token", "t" * 43, data_dir=tmp_path)
     assert bad.returncode == 2 and "'portal.example.com'" in bad.stderr
     assert not (tmp_path / "device.json").exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_enroll_against_something_that_is_not_the_portal_says_so_in_one_line(live_server, tmp_path):  # noqa: ANN001
+    proc = vad_edge("enroll", "--url", f"{live_server.url}/not-the-portal", "--token", "t" * 43, data_dir=tmp_path)
+    assert proc.returncode == 2 and "HTTP 404" in proc.stderr, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "device.json").exists()
