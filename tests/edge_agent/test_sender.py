@@ -46,6 +46,21 @@ REPO = Path(__file__).resolve().parents[2]
 DEVICE_ID = 42
 
 
+@pytest.fixture(autouse=True)
+def _edge_logs_to_pytest():
+    """An in-process `vad-edge` run (tests/edge_agent/test_cli.py) points the edge_agent logger at a
+    stderr that pytest has closed since; here the sender threads log into pytest's capture instead."""
+    import logging
+
+    logger = logging.getLogger("edge_agent")
+    saved = logger.handlers[:], logger.propagate, logger.level
+    logger.handlers[:], logger.propagate = [], True
+    logger.setLevel(logging.INFO)
+    yield
+    logger.handlers[:], logger.propagate = saved[0], saved[1]
+    logger.setLevel(saved[2])
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
