@@ -53,6 +53,11 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **opts: Any) -> None:
         state: Path = opts["state"]
         url = f"http://{opts['host']}:{opts['port']}"
+
+        def stop(signum: int, frame: object) -> None:
+            raise KeyboardInterrupt  # SIGTERM stops the children too, like Ctrl-C
+
+        signal.signal(signal.SIGTERM, stop)
         procs: list[subprocess.Popen] = []
         try:
             agent_config = None if opts["no_agent"] else self._prepare(state)
