@@ -313,14 +313,15 @@ def device_enroll(*, token: str, public_key: str, agent_version: str = "", hostn
         device = EdgeDevice.unscoped_objects.select_for_update().get(id=row.device_id, tenant_id=row.tenant_id)
         if device.revoked_at is not None:
             raise NotAllowed(f"device {device.id} was revoked; create a new device to enroll this box")
+        # consume first, conditionally: of two concurrent uses one wins even where FOR UPDATE is a no-op (SQLite)
+        if not EnrollmentToken.unscoped_objects.filter(id=row.id, used_at=None).update(used_at=now):
+            raise NotFound("enrollment token already used; create a new one")
         device.public_key = base64.b64encode(raw).decode()
         device.enrolled_at = now
         device.agent_version = agent_version[:64]
         if device.status == DeviceStatus.PENDING:
             device.status = DeviceStatus.OFFLINE  # online once it connects to /ws/edge/
         device.save(update_fields=["public_key", "enrolled_at", "agent_version", "status"])
-        row.used_at = now
-        row.save(update_fields=["used_at"])
     return device
 
 
