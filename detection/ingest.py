@@ -299,7 +299,8 @@ def _ingest_once(*, device_id: int, tenant_id: int, entries: list[tuple[int, Any
             if touched:
                 from detection.api.serializers import AlertSerializer
 
-                alerts_push(tenant_id=tenant_id, payloads=[dict(AlertSerializer(a).data) for a in touched])
+                # many=True: the fields are built once for the whole frame, not once per alert
+                alerts_push(tenant_id=tenant_id, payloads=[dict(row) for row in AlertSerializer(touched, many=True).data])
     except Exception:
         if beat is not None:  # not written after all: keep it for the next flush
             heartbeats.put_back(device_id, beat)
