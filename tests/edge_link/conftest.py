@@ -239,16 +239,23 @@ class FaultProxy:
     * ``cuts``: byte offsets (counted over all agent->server bytes of all connections); when the
       forwarded total crosses one, the chunk is forwarded only up to that byte (so the cut lands
       wherever it falls, usually inside a frame) and both sockets are closed.
+    * ``cuts_down``: the same over the server->agent bytes (a cut inside an ack: committed, never acked).
     * ``delay_down_s``: every server->agent byte is held that long before it is forwarded.
     """
 
-    def __init__(self, upstream_port: int, *, cuts: list[int] | None = None, delay_down_s: float = 0.0) -> None:
+    def __init__(self, upstream_port: int, *, cuts: list[int] | None = None, cuts_down: list[int] | None = None,
+                 delay_down_s: float = 0.0) -> None:
+        assert not (cuts_down and delay_down_s), "cuts_down and delay_down_s do not mix"
         self.upstream_port = upstream_port
         self.cuts = sorted(cuts or [])
+        self.cuts_down = sorted(cuts_down or [])
+        self.cut_down_count = 0
+        self.cut_down_tails: list[bytes] = []  # the last bytes forwarded before each server->agent cut
         self.delay_down_s = delay_down_s
         self.up_bytes = 0
         self.down_bytes = 0
         self.cut_count = 0
+        self.cut_mid_chunk = 0
         self.connections = 0
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -317,6 +324,8 @@ class FaultProxy:
                 cut = next((c for c in self.cuts if start < c <= start + len(data)), None)
                 if cut is not None:
                     self.cuts.remove(cut)
+                    # a websocket client writes each frame in one send: a cut inside a chunk is inside a frame
+                    self.cut_mid_chunk += cut < start + len(data)
                     data = data[: cut - start]
                 self.up_bytes += len(data)
             try:
@@ -342,7 +351,16 @@ class FaultProxy:
                 break
             if data == b"":
                 break
+            cut = None
             if data:
+                with self._lock:
+                    start = self.down_bytes
+                    cut = next((c for c in self.cuts_down if start < c <= start + len(data)), None)
+                    if cut is not None:
+                        self.cuts_down.remove(cut)
+                        data = data[: cut - start]
+                        self.cut_down_count += 1
+                        self.cut_down_tails.append(data[-120:])
                 pending.append((time.monotonic() + self.delay_down_s, data))
             try:
                 while pending and (self.delay_down_s == 0 or pending[0][0] <= time.monotonic()):
@@ -357,6 +375,8 @@ class FaultProxy:
                 upstream.settimeout(0.5)
             with self._lock:
                 self.down_bytes += len(data or b"")
+            if cut is not None:
+                break
         self._close(pair)
 
     def close(self) -> None:

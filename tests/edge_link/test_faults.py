@@ -100,7 +100,9 @@ def test_connection_cut_mid_frame_several_times_loses_and_duplicates_nothing(
     rng = random.Random(20261201)
     # agent -> server bytes: ~400 per event (+ handshake, replays): cut 6 times within the first ~250 kB
     cuts = random_cuts(rng, 6, 300, 250_000)
-    proxy = proxy_factory(server.port, cuts=cuts)
+    # server -> agent bytes (challenge, welcome, config, acks of ~60 bytes per event): 3 cuts, e.g. inside an ack
+    cuts_down = random_cuts(rng, 3, 10_000, 40_000)
+    proxy = proxy_factory(server.port, cuts=cuts, cuts_down=cuts_down)
     dev.point_at(proxy.ws_url)
     outbox = Outbox(tmp_path / OUTBOX_FILE)
     sender = sender_for(dev, outbox, window_messages=25).start()
@@ -112,10 +114,17 @@ def test_connection_cut_mid_frame_several_times_loses_and_duplicates_nothing(
     finally:
         left = sender.stop(flush_timeout_s=2)
     counts = dev_counts(server, dev)
-    print(f"\nconnection cut mid-stream x{proxy.cut_count} (byte offsets {cuts}): {counts['alerts']} alerts, "
+    print(f"\nconnection cut mid-stream x{proxy.cut_count} agent->server (byte offsets {cuts}) and "
+          f"x{proxy.cut_down_count} server->agent ({cuts_down}): {counts['alerts']} alerts, "
           f"{counts['distinct']} distinct event ids for {N_EVENTS} events; {sender.connects} connections, "
-          f"{proxy.up_bytes} bytes up, dead letters {len(outbox.dead_letters())}, outbox left {left}")
-    assert proxy.cut_count == len(cuts)  # positive control: every cut happened
+          f"{proxy.up_bytes} bytes up, {proxy.down_bytes} down, {sender.sent - N_EVENTS} replays, "
+          f"dead letters {len(outbox.dead_letters())}, outbox left {left}")
+    assert proxy.cut_count == len(cuts) and proxy.cut_down_count == len(cuts_down)  # positive control: every cut happened
+    in_ack = sum(b'"status":"' in tail and not tail.endswith(b"]}") for tail in proxy.cut_down_tails)
+    print(f"agent->server cuts inside a received chunk (a frame): {proxy.cut_mid_chunk} of {len(cuts)}; "
+          f"server->agent cuts inside an ack frame: {in_ack} of {len(cuts_down)}")
+    assert proxy.cut_mid_chunk >= 1
+    assert in_ack >= 1  # positive control: an ack was lost after its commit (the replay path ran)
     assert counts == {"alerts": N_EVENTS, "distinct": N_EVENTS}
     assert outbox.dead_letters() == []
     assert server.alive()
