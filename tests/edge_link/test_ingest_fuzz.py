@@ -267,3 +267,45 @@ def test_malformed_frames_get_error_replies_while_another_device_streams_valid_e
     assert counts == {"alerts": VALID_EVENTS, "distinct": VALID_EVENTS}
     assert outbox.dead_letters() == []
     assert server.alive()
+
+
+FIRST_FRAME_EXAMPLES = 60
+
+
+def test_malformed_first_frames_close_with_documented_codes_only(server_factory: Any, enroll_devices: Any) -> None:
+    """Before the handshake: whatever the first frame is, the server closes with 4401 / 4426 (never 1011 or
+    another code) and stays up; a real hello right after still gets its welcome (positive control)."""
+    (dev,) = enroll_devices(1)
+    server = server_factory().start()
+    closes: dict[int | None, int] = {}
+    valid_hello = {"v": 2, "type": "hello", "device_id": dev.device_id, "agent_version": "fuzz", "signature": "AAAA"}
+
+    first = (st.tuples(st.just("text"), JSON_VALUE.map(json.dumps))
+             | st.tuples(st.just("text"), st.text(max_size=100))
+             | st.tuples(st.just("bytes"), st.binary(max_size=100))
+             | st.tuples(st.just("text"), st.fixed_dictionaries({}, optional={k: JSON_VALUE for k in valid_hello})
+                         .map(lambda d: json.dumps({**valid_hello, **d})))
+             | st.tuples(st.just("text"), st.sampled_from([_deep(5000, "["), "x" * (MAX_FRAME_BYTES + 1)])))
+
+    @settings(max_examples=FIRST_FRAME_EXAMPLES, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    @given(frame=first)
+    def fuzz(frame: tuple[str, Any]) -> None:
+        _, data = frame
+        with connect(server.ws_url, open_timeout=10, close_timeout=2, max_size=4 * MAX_FRAME_BYTES) as conn:
+            assert json.loads(conn.recv(timeout=10))["type"] == "challenge"
+            conn.send(data)
+            deadline = time.monotonic() + 15
+            try:
+                while time.monotonic() < deadline:
+                    msg = parse_from_cloud(conn.recv(timeout=max(0.01, deadline - time.monotonic())))
+                    assert isinstance(msg, ErrorMessage), f"{msg!r} after first frame {str(data)[:200]!r}"
+                raise AssertionError(f"no close within 15 s after first frame {str(data)[:200]!r}")
+            except ConnectionClosed as err:
+                code = err.rcvd.code if err.rcvd is not None else None
+                closes[code] = closes.get(code, 0) + 1
+                assert code in DOCUMENTED_CLOSES, f"closed with {code} after first frame {str(data)[:200]!r}"
+
+    fuzz()
+    assert server.alive()
+    _handshake(server.ws_url, dev).close()  # positive control: the real signature still gets a welcome
+    print(f"\nfirst-frame fuzz: {sum(closes.values())} connections closed with {closes}; server up, real hello welcomed")
