@@ -36,7 +36,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from cameras import services as camera_services
 from cameras.edgeconfig import config_push_for_device
-from detection import ingest
+from detection import ingest, ingest_writer
 from detection.live import edge_device_group
 from edge_agent.protocol import (
     CLOSE_AUTH_FAILED,
@@ -59,6 +59,9 @@ from vadcloud.jsonlimits import JsonLimitError, parse_json_limited
 logger = logging.getLogger(__name__)
 
 _ONE_MESSAGE: TypeAdapter[Any] = TypeAdapter(EdgeMessage)
+
+
+MAX_FRAMES_IN_FLIGHT = 64  # frames of one connection awaiting their commit before reading waits
 
 
 def hello_timeout_s() -> float:
@@ -85,6 +88,8 @@ class EdgeConsumer(AsyncWebsocketConsumer):
         self.nonce = base64.b64encode(secrets.token_bytes(32)).decode()
         self.device_id = None
         self.closed = False
+        self.in_flight: asyncio.Queue | None = None
+        self.ack_pump: asyncio.Future | None = None
         await self.accept()
         await self._send(Challenge(nonce=self.nonce, server_time=time.time()))
         self.hello_timer = asyncio.get_running_loop().call_later(
@@ -99,6 +104,9 @@ class EdgeConsumer(AsyncWebsocketConsumer):
         timer = getattr(self, "hello_timer", None)
         if timer is not None:
             timer.cancel()
+        pump = getattr(self, "ack_pump", None)
+        if pump is not None:  # frames already handed to the writer are still committed; the agent
+            pump.cancel()     # replays what was not acked and the cloud answers "duplicate"
         if self.device_id is not None and self.tenant_id is not None:
             await self.channel_layer.group_discard(edge_device_group(self.device_id), self.channel_name)
             try:
@@ -208,10 +216,35 @@ class EdgeConsumer(AsyncWebsocketConsumer):
             await self._ingest(good, bad)
 
     async def _ingest(self, messages: list[Any], rejected: list[tuple[int, str]]) -> None:
+        """Hand the frame to the group-commit writer and go on reading: up to
+        MAX_FRAMES_IN_FLIGHT frames of this connection are in flight at once (then reading waits),
+        so frames of many connections share commits (detection/ingest_writer.py). The acks go out
+        in frame order, each after the commit that holds its frame."""
         assert self.device_id is not None and self.tenant_id is not None
-        result = await database_sync_to_async(ingest.edge_ingest)(
-            device_id=self.device_id, tenant_id=self.tenant_id, messages=messages, rejected=rejected)
-        await self._send(result.ack)  # edge_ingest returned: the transaction has committed
+        if self.in_flight is None:
+            self.in_flight = asyncio.Queue(maxsize=MAX_FRAMES_IN_FLIGHT)
+            self.ack_pump = asyncio.ensure_future(self._ack_pump(self.in_flight))
+        job = asyncio.ensure_future(ingest_writer.writer.submit(
+            device_id=self.device_id, tenant_id=self.tenant_id, messages=messages, rejected=rejected))
+        await self.in_flight.put(job)
+
+    async def _ack_pump(self, in_flight: asyncio.Queue) -> None:
+        while True:
+            job = await in_flight.get()
+            try:
+                result = await job
+            except NotAllowed:
+                await self._close(CLOSE_REVOKED)
+                return
+            except NotAuthenticated:
+                await self._close(CLOSE_AUTH_FAILED)
+                return
+            except Exception:  # the edge of the handler: log it, answer it, keep the socket
+                logger.exception("edge.frame_failed", extra={"device_id": self.device_id})
+                await self._error(4400, "the server could not process this frame; it was not applied, send it again")
+                continue
+            if not self.closed:
+                await self._send(result.ack)  # the transaction holding this frame has committed
 
     async def _hello(self, raw: Any) -> None:
         if isinstance(raw, dict) and raw.get("type") == "hello" and (raw.get("v", PROTOCOL_V2) != PROTOCOL_V2
