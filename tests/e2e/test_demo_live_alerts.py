@@ -50,15 +50,27 @@ def test_demo_shows_live_alerts_from_the_simulated_agent(tmp_path, browser_page)
         subprocess.run(manage + step, cwd=ROOT, env=env, check=True, timeout=180, capture_output=True)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
+    # the output goes to a file, not a pipe: nobody reads a pipe while the test runs, and a full
+    # pipe would block the dev server (which inherits it) on its next log line
+    log_path = tmp_path / "demo.log"
+    log = log_path.open("wb")
     demo = subprocess.Popen(manage + ["demo", "--port", str(port), "--state", str(tmp_path / "state")],
-                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         wait_healthy(url, demo, timeout=150)  # the first run fits the demo bundle (~30 s) first
         page = browser_page
-        page.goto(f"{url}/login/")
-        page.fill("input[name=username]", "olga")
-        page.fill("input[name=password]", "vadcloud-demo")
-        page.click("button[type=submit]")
+        for attempt in range(2):  # the dev server is busy for a moment while the agent starts
+            page.goto(f"{url}/login/")
+            page.fill("input[name=username]", "olga")
+            page.fill("input[name=password]", "vadcloud-demo")
+            page.click("button[type=submit]")
+            try:
+                page.wait_for_url(f"{url}/", timeout=45_000)
+                break
+            except Exception as err:  # noqa: BLE001 - say what the login page showed
+                if attempt:
+                    raise AssertionError(f"signing in as olga did not reach the home page: {page.url} "
+                                         f"{page.inner_text('body')[:800]!r}") from err
         console: list[str] = []
         page.on("console", lambda msg: console.append(f"{msg.type}: {msg.text}"))
         page.wait_for_selector("[data-testid=live-state]", timeout=20_000)
@@ -78,12 +90,22 @@ def test_demo_shows_live_alerts_from_the_simulated_agent(tmp_path, browser_page)
         ).json_value()
         assert "flow" in new_row and "\u2714" in new_row, new_row  # per-model scores with their votes
         assert page.url.rstrip("/") == url  # still the same page: nothing reloaded
+    except AssertionError as err:
+        raise AssertionError(f"{err}\n--- manage.py demo said:\n{stop(demo, log_path)[-4000:]}") from err
     finally:
+        stop(demo, log_path)
+        log.close()
+    text = log_path.read_text(errors="replace")
+    assert "enrolled demo-sim-box" in text, text[-3000:]
+
+
+def stop(demo: subprocess.Popen, log_path: Path) -> str:
+    """Stop ``manage.py demo`` (SIGTERM stops its server and agent too) and return its output."""
+    if demo.poll() is None:
         demo.send_signal(signal.SIGTERM)
         try:
-            out, _ = demo.communicate(timeout=30)
+            demo.wait(timeout=30)
         except subprocess.TimeoutExpired:
             demo.kill()
-            out, _ = demo.communicate()
-    text = out.decode(errors="replace")
-    assert "enrolled demo-sim-box" in text, text[-3000:]
+            demo.wait()
+    return log_path.read_text(errors="replace")
