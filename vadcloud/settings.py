@@ -51,6 +51,16 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
+def sqlite_database(name: object) -> dict[str, object]:
+    """SQLite with more than one writer (the portal, the edge ingest, the demo agent's enrollment):
+    WAL so readers never block the writer, IMMEDIATE transactions so a transaction that reads
+    first and then writes waits for the lock (busy timeout 20 s) instead of failing at once with
+    "database is locked" (the deferred-transaction upgrade deadlock)."""
+    return {"ENGINE": "django.db.backends.sqlite3", "NAME": name,
+            "OPTIONS": {"transaction_mode": "IMMEDIATE", "timeout": 20,
+                        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"}}
+
+
 def database_from_url(url: str) -> dict[str, object]:
     """Turn DATABASE_URL into a Django DATABASES entry (postgres:// or sqlite:///path)."""
     parsed = urlparse(url)
@@ -66,7 +76,7 @@ def database_from_url(url: str) -> dict[str, object]:
             "CONN_HEALTH_CHECKS": True,
         }
     if parsed.scheme == "sqlite":
-        return {"ENGINE": "django.db.backends.sqlite3", "NAME": parsed.path or ":memory:"}
+        return sqlite_database(parsed.path or ":memory:")
     raise ValueError(f"Unsupported DATABASE_URL scheme {parsed.scheme!r}; use postgres:// or sqlite:///")
 
 
@@ -161,7 +171,7 @@ DATABASE_URL = env_str("DATABASE_URL")
 DATABASES = {
     "default": database_from_url(DATABASE_URL)
     if DATABASE_URL
-    else {"ENGINE": "django.db.backends.sqlite3", "NAME": BASE_DIR / "db.sqlite3"}
+    else sqlite_database(BASE_DIR / "db.sqlite3")
 }
 DATABASES["default"]["ATOMIC_REQUESTS"] = True  # nothing half-written when a request fails
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
