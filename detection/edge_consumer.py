@@ -131,12 +131,18 @@ class EdgeConsumer(AsyncWebsocketConsumer):
             return
         try:
             await self._frame(text_data, bytes_data)
-        except NotAllowed:
+        except Exception as err:  # noqa: BLE001 - the edge of the handler: answered by _failed
+            await self._failed(err)
+
+    async def _failed(self, err: Exception) -> None:
+        """A frame failed: revoked -> close 4403, no longer authenticated -> close 4401, anything
+        else is logged and answered with an error; the socket stays open."""
+        if isinstance(err, NotAllowed):
             await self._close(CLOSE_REVOKED)
-        except NotAuthenticated:
+        elif isinstance(err, NotAuthenticated):
             await self._close(CLOSE_AUTH_FAILED)
-        except Exception:  # the edge of the handler: log it, answer it, keep the socket
-            logger.exception("edge.frame_failed", extra={"device_id": self.device_id})
+        else:
+            logger.error("edge.frame_failed", extra={"device_id": self.device_id}, exc_info=err)
             await self._error(4400, "the server could not process this frame; it was not applied, send it again")
 
     async def _frame(self, text_data: str | None, bytes_data: bytes | None) -> None:
@@ -233,15 +239,10 @@ class EdgeConsumer(AsyncWebsocketConsumer):
             job = await in_flight.get()
             try:
                 result = await job
-            except NotAllowed:
-                await self._close(CLOSE_REVOKED)
-                return
-            except NotAuthenticated:
-                await self._close(CLOSE_AUTH_FAILED)
-                return
-            except Exception:  # the edge of the handler: log it, answer it, keep the socket
-                logger.exception("edge.frame_failed", extra={"device_id": self.device_id})
-                await self._error(4400, "the server could not process this frame; it was not applied, send it again")
+            except Exception as err:  # noqa: BLE001 - answered exactly like a failure in receive()
+                await self._failed(err)
+                if self.closed:
+                    return
                 continue
             if not self.closed:
                 await self._send(result.ack)  # the transaction holding this frame has committed

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
@@ -38,3 +39,19 @@ def healthz(request: HttpRequest) -> JsonResponse:
     body = {"status": "ok" if healthy else "error", "checks": checks,
             "elapsed_ms": round((time.monotonic() - started) * 1000, 1)}
     return JsonResponse(body, status=200 if healthy else 503)
+
+
+def wait_until_healthy(url: str, *, server: Any, timeout_s: float) -> bool:
+    """Poll ``url``/healthz until it answers 200 (True); False if ``server`` (a Popen) exits or
+    ``timeout_s`` passes first. For commands that start a server process and then use it."""
+    import urllib.request
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and server.poll() is None:
+        try:
+            with urllib.request.urlopen(f"{url}/healthz", timeout=2) as resp:
+                if resp.status == 200:
+                    return True
+        except OSError:
+            time.sleep(0.2)
+    return False

@@ -26,7 +26,6 @@ import statistics
 import subprocess
 import sys
 import time
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -49,6 +48,7 @@ from edge_agent.protocol import Batch, EventOpen, Heartbeat, Hello, ModelVote, c
 from tenants.middleware import SESSION_TENANT_KEY
 from tenants.models import Membership, Role, Site, Tenant
 from tenants.scope import tenant_scope
+from vadcloud.health import wait_until_healthy
 
 ROOT = Path(settings.BASE_DIR)
 
@@ -136,15 +136,7 @@ def _server(port: int) -> Iterator[subprocess.Popen]:
     proc = subprocess.Popen([daphne, "-b", "127.0.0.1", "-p", str(port), "vadcloud.asgi:application"],
                             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as resp:
-                    if resp.status == 200:
-                        break
-            except OSError:
-                time.sleep(0.2)
-        else:
+        if not wait_until_healthy(f"http://127.0.0.1:{port}", server=proc, timeout_s=30):
             raise CommandError(f"daphne did not come up on port {port}; its log: {log_path}")
         yield proc
     finally:

@@ -18,7 +18,6 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +29,7 @@ from cameras.models import Camera, EdgeDevice
 from cameras.services import device_enrollment_token_create
 from tenants.models import Membership, Role, Site, Tenant
 from tenants.scope import tenant_scope
+from vadcloud.health import wait_until_healthy
 
 DEMO_TENANT = "acme-retail"
 DEMO_SITE = "Chicago Flagship"
@@ -147,15 +147,9 @@ class Command(BaseCommand):
         self.stdout.write(f"  enrolled {DEVICE_NAME} (data dir {data_dir})")
 
     def _wait_healthy(self, url: str, server: subprocess.Popen) -> None:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if server.poll() is not None:
-                raise CommandError("the dev server exited; see its output above")
-            try:
-                with urllib.request.urlopen(f"{url}/healthz", timeout=2) as resp:
-                    if resp.status == 200:
-                        return
-            except OSError:
-                time.sleep(0.3)
+        if wait_until_healthy(url, server=server, timeout_s=60):
+            return
+        if server.poll() is not None:
+            raise CommandError("the dev server exited; see its output above")
         raise CommandError(f"the dev server did not answer {url}/healthz within 60 s")
 
