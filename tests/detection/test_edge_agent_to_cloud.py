@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +20,8 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from tests.servers import free_port, wait_for_port
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
@@ -53,25 +54,6 @@ print(json.dumps({"last_seq": device.last_seq, "health": device.health,
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"daphne on port {port} exited with {proc.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise AssertionError(f"daphne did not listen on port {port} within {timeout}s")
-
-
 def test_the_agent_streams_events_to_the_cloud_and_its_outbox_drains(tmp_path) -> None:
     from edge_agent.sim import render, sim_zones, write_folder
     from edge_agent.transport.outbox import Outbox
@@ -90,11 +72,11 @@ def test_the_agent_streams_events_to_the_cloud_and_its_outbox_drains(tmp_path) -
         out = subprocess.run([sys.executable, "manage.py", "shell", "-c", SETUP.replace("PUBLIC_KEY", repr(public))],
                              cwd=ROOT, env=env, check=True, timeout=60, capture_output=True, text=True)
         ids = json.loads(out.stdout.strip().splitlines()[-1])
-        port = _free_port()
+        port = free_port()
         daphne = subprocess.Popen([str(VENV_BIN / "daphne"), "-b", "127.0.0.1", "-p", str(port),
                                    "vadcloud.asgi:application"], cwd=ROOT, env=env,
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        _wait_for_port(port, daphne)
+        wait_for_port(port, daphne)
 
         data_dir = tmp_path / "dev"  # what `vad-edge enroll` leaves behind
         data_dir.mkdir()
