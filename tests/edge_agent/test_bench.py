@@ -17,7 +17,7 @@ PED2 = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "ucsd_pe
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_auc_and_average_precision_match_sklearn_with_ties(seed: int) -> None:
-    sk = pytest.importorskip("sklearn.metrics", reason="scikit-learn is the reference for the AUC here (pip install scikit-learn)")
+    sk = pytest.importorskip("sklearn.metrics", reason="scikit-learn is the AUC reference here (pip install scikit-learn)")
     rng = np.random.default_rng(seed)
     y = rng.integers(0, 2, 400)
     s = np.round(rng.normal(size=400) + 0.8 * y, 1)  # rounding makes many ties
