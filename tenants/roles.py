@@ -12,13 +12,15 @@ class Action(StrEnum):
     MANAGE_SITES = "manage_sites"  # sites, cameras, zones, shifts, edge devices
     MANAGE_MEMBERS = "manage_members"  # memberships, invitations, site grants
     HANDLE_ALERTS = "handle_alerts"  # acknowledge / dismiss
+    MANAGE_COMPLIANCE = "manage_compliance"  # DPIA, Art. 30 record, retention, legal holds, erasure
+    SIGN_DPIA = "sign_dpia"  # the DPO's sign-off (compliance officer; the owner of a small tenant)
 
 
 ROLE_ACTIONS: dict[str, frozenset[Action]] = {
     Role.OWNER: frozenset(Action),
-    Role.ADMIN: frozenset(Action),
+    Role.ADMIN: frozenset(Action) - {Action.SIGN_DPIA},
     Role.OPERATOR: frozenset({Action.READ, Action.HANDLE_ALERTS}),
-    Role.COMPLIANCE_OFFICER: frozenset({Action.READ}),
+    Role.COMPLIANCE_OFFICER: frozenset({Action.READ, Action.MANAGE_COMPLIANCE, Action.SIGN_DPIA}),
     Role.VIEWER: frozenset({Action.READ}),
 }
 
