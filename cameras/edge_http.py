@@ -5,6 +5,8 @@
 - ``GET /edge/install.sh``: the installer, served verbatim from ``edge_agent/install.sh``.
 - ``GET /edge/dist/``: plain text, one ``<sha256>  <wheel file name>`` line (``sha256sum`` format).
 - ``GET /edge/dist/<wheel>``: the agent wheel built from ``edge_agent/`` (``cameras.edge_dist``).
+- ``GET /edge/whoami``: device-signed (``cameras.edge_auth``) -> ``{device_id, name, site_id}``: the
+  agent's check that its key is still accepted.
 
 Errors are JSON ``{"detail": ...}`` (or field -> messages) with the status of ``tenants.errors``.
 """
@@ -23,7 +25,7 @@ from django.urls import path
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from cameras import edge_dist, services
+from cameras import edge_auth, edge_dist, services
 from tenants.errors import VadError
 
 log = logging.getLogger(__name__)
@@ -122,8 +124,15 @@ def dist_file(request: HttpRequest, name: str) -> HttpResponse:
                         content_type="application/octet-stream")
 
 
+@require_GET
+@edge_auth.device_view
+def whoami(request: HttpRequest, device: Any) -> JsonResponse:
+    return JsonResponse({"device_id": device.id, "name": device.name, "site_id": device.site_id})
+
+
 urlpatterns = [
     path("enroll", enroll, name="edge-enroll"),
+    path("whoami", whoami, name="edge-whoami"),
     path("install.sh", install_script, name="edge-install-script"),
     path("dist/", dist_index, name="edge-dist-index"),
     path("dist/<str:name>", dist_file, name="edge-dist-file"),
