@@ -14,13 +14,15 @@ class Action(StrEnum):
     HANDLE_ALERTS = "handle_alerts"  # acknowledge / dismiss
     MANAGE_COMPLIANCE = "manage_compliance"  # DPIA, Art. 30 record, retention, legal holds, erasure
     SIGN_DPIA = "sign_dpia"  # the DPO's sign-off (compliance officer; the owner of a small tenant)
+    VIEW_AUDIT = "view_audit"  # search and export the audit log (owner, admin, compliance officer)
 
 
 ROLE_ACTIONS: dict[str, frozenset[Action]] = {
     Role.OWNER: frozenset(Action),
     Role.ADMIN: frozenset(Action) - {Action.SIGN_DPIA},
     Role.OPERATOR: frozenset({Action.READ, Action.HANDLE_ALERTS}),
-    Role.COMPLIANCE_OFFICER: frozenset({Action.READ, Action.MANAGE_COMPLIANCE, Action.SIGN_DPIA}),
+    Role.COMPLIANCE_OFFICER: frozenset({Action.READ, Action.MANAGE_COMPLIANCE, Action.SIGN_DPIA,
+                                        Action.VIEW_AUDIT}),
     Role.VIEWER: frozenset({Action.READ}),
 }
 
