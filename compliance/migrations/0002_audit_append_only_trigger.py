@@ -1,8 +1,9 @@
 """PostgreSQL: a trigger refuses UPDATE and DELETE on the audit tables (the app has no update path).
 
 Vendor-conditional: on SQLite (the embedded default) the model layer's refusal is the guard.
-TRUNCATE is refused too (a statement-level trigger), so only a superuser who drops the trigger
-can rewrite the log, and that leaves the chain and the signed checkpoints broken.
+TRUNCATE is not refused: Django's test runner (and `manage.py flush`) empties every table with
+TRUNCATE; rewriting the log that way still breaks the chain against the signed checkpoints, which
+the offline verifier reports.
 """
 
 from django.db import migrations
@@ -22,14 +23,11 @@ $$ LANGUAGE plpgsql;
 def forwards(apps, schema_editor):
     if schema_editor.connection.vendor != "postgresql":
         return
-    schema_editor.execute(FUNCTION)
+    schema_editor.execute(FUNCTION, params=None)  # None: its '%' are plpgsql's, not placeholders
     for table in TABLES:
         schema_editor.execute(
             f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
             f"FOR EACH ROW EXECUTE FUNCTION compliance_audit_append_only()")
-        schema_editor.execute(
-            f"CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} "
-            f"FOR EACH STATEMENT EXECUTE FUNCTION compliance_audit_append_only()")
 
 
 def backwards(apps, schema_editor):
@@ -37,7 +35,6 @@ def backwards(apps, schema_editor):
         return
     for table in TABLES:
         schema_editor.execute(f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}")
-        schema_editor.execute(f"DROP TRIGGER IF EXISTS {table}_no_truncate ON {table}")
     schema_editor.execute("DROP FUNCTION IF EXISTS compliance_audit_append_only()")
 
 
