@@ -72,6 +72,14 @@ class SceneClass(models.TextChoices):
     RETAIL = "retail", "Retail"
 
 
+class StreamState(models.TextChoices):
+    UNKNOWN = "unknown", "Unknown"
+    LIVE = "live", "Live"  # opened or restored
+    LOST = "lost", "Lost"
+    FAILED = "failed", "Failed"
+    ENDED = "ended", "Ended"
+
+
 class Camera(TenantOwned):
     site = models.ForeignKey("tenants.Site", on_delete=models.CASCADE, related_name="cameras")
     device = models.ForeignKey(EdgeDevice, on_delete=models.SET_NULL, null=True, blank=True, related_name="cameras")
@@ -84,6 +92,14 @@ class Camera(TenantOwned):
     scene_class = models.CharField(max_length=16, choices=SceneClass.choices, default=SceneClass.INDOOR)
     enabled = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Fleet health: the last stream_status the device reported for this camera, and since when.
+    stream_state = models.CharField(max_length=16, choices=StreamState.choices, default=StreamState.UNKNOWN)
+    stream_state_since = models.DateTimeField(null=True, blank=True)
+    # Scene reference image (a face-blurred temporal median, the only image that leaves a site,
+    # and only where Site.scene_images_allowed): asked for at *_requested_at, stored at *_at.
+    scene_image = models.FileField(upload_to="scene-images/", blank=True)
+    scene_image_at = models.DateTimeField(null=True, blank=True)
+    scene_image_requested_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["site", "name"], name="camera_name_unique_per_site")]

@@ -11,7 +11,7 @@ from tenants.selectors import visibility
 
 def camera_list(*, membership: Membership) -> QuerySet[Camera]:
     return visibility(membership=membership).limit(
-        Camera.objects.select_related("site"), site_field="site_id", camera_field="id"
+        Camera.objects.select_related("site", "device"), site_field="site_id", camera_field="id"
     )
 
 

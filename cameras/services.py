@@ -217,6 +217,13 @@ def devices_mark_offline(*, tenant_id: int, window_s: float) -> int:
 
     Returns how many changed. Pending and disabled devices are left alone.
     """
+    return len(devices_went_offline(tenant_id=tenant_id, window_s=window_s))
+
+
+def devices_went_offline(*, tenant_id: int, window_s: float) -> list[int]:
+    """:func:`devices_mark_offline`, returning the ids of the devices that changed (this call
+    made them offline; a device already offline is not listed again, so callers can open one
+    alert per id). The rows are locked, so a frame ingested meanwhile waits or wins."""
     from datetime import timedelta
 
     from django.db.models import Q
@@ -225,9 +232,13 @@ def devices_mark_offline(*, tenant_id: int, window_s: float) -> int:
     from cameras.models import DeviceStatus
 
     cutoff = timezone.now() - timedelta(seconds=window_s)
-    return (EdgeDevice.unscoped_objects.filter(tenant_id=tenant_id, status=DeviceStatus.ONLINE)
-            .filter(Q(last_seen_at__lt=cutoff) | Q(last_seen_at__isnull=True))
-            .update(status=DeviceStatus.OFFLINE))
+    silent = Q(last_seen_at__lt=cutoff) | Q(last_seen_at__isnull=True)
+    with transaction.atomic():
+        ids = list(EdgeDevice.unscoped_objects.select_for_update()
+                   .filter(silent, tenant_id=tenant_id, status=DeviceStatus.ONLINE).values_list("id", flat=True))
+        if ids:
+            EdgeDevice.unscoped_objects.filter(id__in=ids).update(status=DeviceStatus.OFFLINE)
+    return ids
 
 
 # --- edge devices: enrollment (one-time token -> public key) and revocation ---------------------

@@ -118,6 +118,19 @@ class AlertWallConsumer(JsonWebsocketConsumer):
         if alerts:
             self.send_json({"type": "alerts", "alerts": alerts})
 
+    def devices_changed(self, event: dict[str, Any]) -> None:
+        """Device status changes (detection.health, coalesced per sweep): one ``devices`` frame
+        with the devices of the sites the member sees now."""
+        member = self.current_member()
+        if member is None:
+            self.close(code=CLOSE_NOT_MEMBER)
+            return
+        with tenant_scope(self.tenant_id):
+            sees = visibility(membership=member).sees
+            devices = [d for d in event["devices"] if sees(site_id=d.get("site"))]
+        if devices:
+            self.send_json({"type": "devices", "devices": devices})
+
     def receive(self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any) -> None:
         if text_data is None:
             self.send_json({"type": "error", "code": 4400, "detail": "send JSON text frames, not binary"})

@@ -36,7 +36,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from cameras import services as camera_services
 from cameras.edgeconfig import config_push_for_device
-from detection import ingest, ingest_writer
+from detection import health, ingest, ingest_writer
 from detection.live import edge_device_group
 from edge_agent.protocol import (
     CLOSE_AUTH_FAILED,
@@ -271,8 +271,7 @@ class EdgeConsumer(AsyncWebsocketConsumer):
             return
         self.hello_timer.cancel()
         self.device_id, self.tenant_id = device.id, device.tenant_id
-        await database_sync_to_async(camera_services.device_connected)(device=device,
-                                                                       agent_version=hello.agent_version)
+        await database_sync_to_async(health.device_online)(device=device, agent_version=hello.agent_version)
         await self.channel_layer.group_add(edge_device_group(device.id), self.channel_name)
         logger.info("edge.connected", extra={"device_id": device.id, "agent_version": hello.agent_version,
                                              "last_acked_seq": hello.last_acked_seq, "last_seq": device.last_seq})

@@ -35,6 +35,7 @@ from django.utils import timezone
 
 from cameras.models import Camera, DeviceStatus, EdgeDevice, Zone
 from cameras.selectors import device_cameras, device_zones
+from detection.health import stream_state_apply
 from detection.live import alerts_push
 from detection.models import Alert
 from edge_agent.protocol import (
@@ -152,6 +153,7 @@ class _Frame:
         self.changed: dict[str, Alert] = {}
         self.health = dict(device.health or {})
         self.health_changed = False
+        self.health_alerts: list[Alert] = []  # stream_lost opened/ended (detection.health), pushed too
 
     def camera(self, raw: str) -> Camera:
         camera = self.cameras.get(_camera_id(raw) or 0)
@@ -203,6 +205,8 @@ class _Frame:
                                    "seq": msg.seq}
         self.health["streams"] = streams
         self.health_changed = True
+        self.health_alerts += stream_state_apply(device=self.device, camera=camera, status=msg.status, ts=msg.ts,
+                                                 detail=msg.detail)
         return "ok"
 
     def command_result(self, msg: CommandResult) -> str:
@@ -295,7 +299,7 @@ def _ingest_once(*, device_id: int, tenant_id: int, entries: list[tuple[int, Any
             if frame.health_changed:
                 update["health"] = frame.health
             EdgeDevice.objects.filter(id=device.id).update(**update)
-            touched = [*created, *changed]
+            touched = [*created, *changed, *frame.health_alerts]
             if touched:
                 from detection.api.serializers import AlertSerializer
 

@@ -28,6 +28,13 @@ def alerts_push(*, tenant_id: int, payloads: list[dict[str, Any]]) -> None:
         group_send_on_commit(alert_group(tenant_id), {"type": "alerts.changed", "alerts": payloads})
 
 
+def devices_push(*, tenant_id: int, payloads: list[dict[str, Any]]) -> None:
+    """After commit, push device status changes (detection.health.device_payload dicts) to the
+    tenant's walls in ONE group message (``devices.changed``), whatever their number."""
+    if payloads:
+        group_send_on_commit(alert_group(tenant_id), {"type": "devices.changed", "devices": payloads})
+
+
 def edge_device_group(device_id: int) -> str:
     """Every open /ws/edge/ socket of one device (config pushes, commands, revocation)."""
     return f"edge.device.{device_id}"

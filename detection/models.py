@@ -31,7 +31,16 @@ ACK_REASONS = frozenset({ReasonCode.CONFIRMED_INCIDENT, ReasonCode.INVESTIGATING
 DISMISS_REASONS = frozenset(set(ReasonCode) - {ReasonCode.CONFIRMED_INCIDENT, ReasonCode.INVESTIGATING})
 
 
+class AlertKind(models.TextChoices):
+    ANOMALY = "anomaly", "Anomaly"
+    DEVICE_OFFLINE = "device_offline", "Device offline"
+    STREAM_LOST = "stream_lost", "Camera stream lost"
+
+
 class Alert(TenantOwned):
+    # Fleet-health alerts (device_offline, stream_lost) have no event_id; ended_at is set when
+    # the device or stream is back (detection.health).
+    kind = models.CharField(max_length=16, choices=AlertKind.choices, default=AlertKind.ANOMALY, db_index=True)
     camera = models.ForeignKey("cameras.Camera", on_delete=models.CASCADE, related_name="alerts")
     zone = models.ForeignKey("cameras.Zone", on_delete=models.SET_NULL, null=True, blank=True, related_name="alerts")
     started_at = models.DateTimeField(db_index=True)

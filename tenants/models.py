@@ -61,6 +61,11 @@ class Site(TenantOwned):
         validators=[validate_jurisdiction],
         help_text="ISO 3166-1 alpha-2 (DE) or ISO 3166-2 (US-IL) code; drives the privacy policy.",
     )
+    scene_images_allowed = models.BooleanField(
+        default=False,
+        help_text="The edge may upload a face-blurred background image of each camera (the only image that "
+                  "ever leaves the site), for the zone editor and alert detail.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -247,6 +247,7 @@ CHANNEL_LAYER_CAPACITY = int(env_str("CHANNEL_LAYER_CAPACITY", "1000"))
 CHANNEL_LAYER_EXPIRY_S = int(env_str("CHANNEL_LAYER_EXPIRY_S", "60"))
 EDGE_HEARTBEAT_FLUSH_S = float(env_str("EDGE_HEARTBEAT_FLUSH_S", "5"))  # heartbeat -> DB at most this often
 EDGE_OFFLINE_AFTER_S = float(env_str("EDGE_OFFLINE_AFTER_S", "60"))  # silent this long -> offline
+EDGE_OFFLINE_CHECK_S = float(env_str("EDGE_OFFLINE_CHECK_S", "30"))  # beat runs the offline sweep this often
 EDGE_HELLO_TIMEOUT_S = float(env_str("EDGE_HELLO_TIMEOUT_S", "10"))  # /ws/edge/: hello within this
 if REDIS_URL:
     CHANNEL_LAYERS = {
@@ -268,6 +269,10 @@ else:
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# Static entries; the DatabaseScheduler copies them into django_celery_beat's tables on start.
+CELERY_BEAT_SCHEDULE = {
+    "fleet-health-sweep": {"task": "detection.fleet_health_sweep_all", "schedule": EDGE_OFFLINE_CHECK_S},
+}
 CELERY_TIMEZONE = TIME_ZONE
 
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from django.views.decorators.debug import sensitive_variables
@@ -8,7 +9,7 @@ from rest_framework import serializers
 from cameras import streams
 from cameras.crypto import redact_url
 from cameras.geometry import PolygonError, validate_line, validate_polygon
-from cameras.models import Camera, EdgeDevice, Shift, Zone, ZoneKind
+from cameras.models import Camera, DeviceStatus, EdgeDevice, Shift, Zone, ZoneKind
 from tenants.api.fields import ScopedPrimaryKeyRelatedField
 from tenants.models import Site
 
@@ -49,6 +50,31 @@ class ZoneSerializer(ZoneFieldsMixin, serializers.ModelSerializer):
         read_only_fields = ["id", "created_at"]
 
 
+def _beat(device: EdgeDevice | None) -> dict[str, Any]:
+    """The device's last coalesced heartbeat (detection.ingest writes ``health["heartbeat"]``)."""
+    beat = (device.health or {}).get("heartbeat") if device is not None else None
+    return beat if isinstance(beat, dict) else {}
+
+
+CAMERA_BEAT_FIELDS = ("state", "fps", "frames", "dropped_frames", "latency_p50_ms", "latency_p99_ms", "open_events")
+
+
+def camera_health(device: EdgeDevice | None, camera_id: str) -> dict[str, Any] | None:
+    """One camera's last values: its part of the device's last heartbeat and its last stream_status."""
+    row = next((c for c in _beat(device).get("cameras") or [] if c.get("camera_id") == camera_id), None)
+    stream = ((device.health or {}).get("streams") or {}).get(camera_id) if device is not None else None
+    if row is None and stream is None:
+        return None
+    out: dict[str, Any] = {"camera_id": camera_id, **{k: (row or {}).get(k) for k in CAMERA_BEAT_FIELDS}}
+    out["stream"] = stream.get("status") if isinstance(stream, dict) else None
+    return out
+
+
+class CameraStopSerializer(serializers.Serializer):
+    model = serializers.CharField(required=False, allow_null=True, max_length=200,
+                                  help_text="a model name; omitted: the whole camera")
+
+
 class CameraSerializer(serializers.ModelSerializer):
     site = site_field()
     device = ScopedPrimaryKeyRelatedField(model=EdgeDevice, restrict="limit_devices", allow_null=True, required=False)
@@ -57,13 +83,24 @@ class CameraSerializer(serializers.ModelSerializer):
     stream_url_redacted = serializers.SerializerMethodField()
     zones = NestedZoneSerializer(many=True, write_only=True, required=False,
                                  help_text="zones to create with the camera (create only)")
+    health = serializers.SerializerMethodField(help_text="last values of the device's last heartbeat for this "
+                                                         "camera (fps, latency, dropped frames, state), or null")
+    has_scene_image = serializers.SerializerMethodField()
 
     class Meta:
         model = Camera
         fields = ["id", "site", "device", "name", "stream_url", "stream_url_redacted", "width", "height",
-                  "fps", "scene_class", "enabled", "zones", "created_at"]
-        read_only_fields = ["id", "created_at", "stream_url_redacted"]
+                  "fps", "scene_class", "enabled", "zones", "created_at", "stream_state", "stream_state_since",
+                  "health", "has_scene_image", "scene_image_at", "scene_image_requested_at"]
+        read_only_fields = ["id", "created_at", "stream_url_redacted", "stream_state", "stream_state_since",
+                            "scene_image_at", "scene_image_requested_at"]
         validators: list = []  # (site, name) uniqueness is checked in validate() with a field error
+
+    def get_health(self, camera: Camera) -> dict[str, Any] | None:
+        return camera_health(camera.device, str(camera.id)) if camera.device_id else None
+
+    def get_has_scene_image(self, camera: Camera) -> bool:
+        return bool(camera.scene_image)
 
     @sensitive_variables()
     def get_stream_url_redacted(self, camera: Camera) -> str:
@@ -93,13 +130,78 @@ class CameraSerializer(serializers.ModelSerializer):
 
 class DeviceSerializer(serializers.ModelSerializer):
     site = site_field()
+    online = serializers.SerializerMethodField()
+    last_heartbeat_at = serializers.SerializerMethodField()
+    config_version_applied = serializers.SerializerMethodField(help_text="the config version of the last heartbeat")
+    outbox_depth = serializers.SerializerMethodField()
+    outbox_bytes = serializers.SerializerMethodField()
+    dead_letters = serializers.SerializerMethodField()
+    cameras = serializers.SerializerMethodField(help_text="per camera: fps, latency p50/p99, dropped frames, "
+                                                          "state (last heartbeat) and stream (last stream_status)")
 
     class Meta:
         model = EdgeDevice
-        fields = ["id", "site", "name", "status", "last_seen_at", "created_at", "agent_version", "last_seq",
-                  "health", "enrolled_at", "revoked_at", "config_version"]
+        fields = ["id", "site", "name", "status", "online", "last_seen_at", "last_heartbeat_at", "created_at",
+                  "agent_version", "last_seq", "health", "enrolled_at", "revoked_at", "config_version",
+                  "config_version_applied", "outbox_depth", "outbox_bytes", "dead_letters", "cameras"]
         read_only_fields = ["id", "status", "last_seen_at", "created_at", "agent_version", "last_seq", "health",
                             "enrolled_at", "revoked_at", "config_version"]
+
+    def get_online(self, device: EdgeDevice) -> bool:
+        return device.status == DeviceStatus.ONLINE
+
+    def get_last_heartbeat_at(self, device: EdgeDevice) -> str | None:
+        ts = _beat(device).get("ts")
+        try:
+            return datetime.fromtimestamp(float(ts), tz=UTC).isoformat() if ts is not None else None
+        except (TypeError, ValueError, OverflowError, OSError):
+            return None
+
+    def get_config_version_applied(self, device: EdgeDevice) -> int | None:
+        return _beat(device).get("config_version")
+
+    def get_outbox_depth(self, device: EdgeDevice) -> int | None:
+        return _beat(device).get("outbox_depth")
+
+    def get_outbox_bytes(self, device: EdgeDevice) -> int | None:
+        return _beat(device).get("outbox_bytes")
+
+    def get_dead_letters(self, device: EdgeDevice) -> int | None:
+        return _beat(device).get("dead_letters")
+
+    def get_cameras(self, device: EdgeDevice) -> list[dict[str, Any]]:
+        ids = [str(c.get("camera_id")) for c in _beat(device).get("cameras") or []]
+        ids += [k for k in ((device.health or {}).get("streams") or {}) if k not in ids]
+        return [row for i in ids if (row := camera_health(device, i)) is not None]
+
+
+class EnrollmentTokenOutSerializer(serializers.Serializer):
+    """The one-time enrollment token (shown once) and the command that installs and enrolls a box."""
+
+    device = serializers.IntegerField(read_only=True)
+    token = serializers.CharField(read_only=True)
+    expires_at = serializers.DateTimeField(read_only=True)
+    install_command = serializers.CharField(read_only=True)
+
+
+class ShiftSerializer(serializers.ModelSerializer):
+    site = site_field()
+    weekdays = serializers.ListField(child=serializers.IntegerField(min_value=1, max_value=7), min_length=1)
+
+    class Meta:
+        model = Shift
+        fields = ["id", "site", "name", "weekdays", "start_time", "end_time", "sensitivity"]
+        read_only_fields = ["id"]
+
+    def validate_weekdays(self, value: list[int]) -> list[int]:
+        return sorted(set(value))
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        start = attrs.get("start_time", getattr(self.instance, "start_time", None))
+        end = attrs.get("end_time", getattr(self.instance, "end_time", None))
+        if start is not None and start == end:
+            raise serializers.ValidationError({"end_time": ["end_time must differ from start_time"]})
+        return attrs
 
 
 class EnrollmentTokenOutSerializer(serializers.Serializer):

@@ -14,7 +14,7 @@ class AlertSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Alert
-        fields = ["id", "site", "camera", "camera_name", "zone", "zone_name", "started_at", "ended_at",
+        fields = ["id", "kind", "site", "camera", "camera_name", "zone", "zone_name", "started_at", "ended_at",
                   "peak_score", "per_model", "boxes", "status", "reason_code", "note", "handled_by",
                   "handled_at"]
         read_only_fields = fields
