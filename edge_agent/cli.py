@@ -74,16 +74,21 @@ class _Sink:
         self.outbox: Any = None
         self.sender: Any = None
         self.config: Any = None  # edge_agent.signedconfig.ConfigStore of an enrolled device
+        self.control: Any = None  # edge_agent.control.EdgeControl: pushed configs and commands
         data_dir = args.data_dir or default_data_dir()
         if args.data_dir is None and not is_enrolled(data_dir):
             return  # not enrolled: print JSON lines
         from edge_agent.transport.outbox import OUTBOX_FILE, Outbox
         from edge_agent.transport.sender import Sender
 
+        from edge_agent.control import EdgeControl
+
         device = load_device(data_dir)
         self.config = self._config_store(device)
         self.outbox = Outbox(args.outbox or data_dir / OUTBOX_FILE, max_bytes=int(args.outbox_max_mb * 1024 * 1024))
-        self.sender = Sender(self.outbox, device, on_config=self._on_config).start()
+        self.control = EdgeControl(store=self.config, local=_agent(args), data_dir=device.data_dir, emit=self)
+        self.sender = Sender(self.outbox, device, on_config=self.control.on_config,
+                             on_command=self.control.on_command).start()
         log.info("streaming to the cloud", extra={"device_id": device.device_id, "ws_url": device.ws_url,
                                                   "outbox": self.outbox.path, "pending": self.outbox.pending()})
 
@@ -103,25 +108,10 @@ class _Sink:
             log.error("kept config refused", extra={"reason": err.reason, "detail": err.detail})
         return store
 
-    def _on_config(self, push: Any) -> None:
-        from edge_agent.signedconfig import ConfigRefused
-
-        if self.config is None:
-            log.error("config push ignored: no usable config keys", extra={"version": push.version})
-            return
-        try:
-            applied = self.config.apply(push)
-        except ConfigRefused as err:
-            log.error("config push refused", extra={"version": push.version, "reason": err.reason, "detail": err.detail})
-            return
-        log.info("config kept", extra={"version": applied.version, "changed": applied.changed,
-                                       "cameras": len(applied.config.cameras)})
-
     def stats(self) -> dict[str, Any]:
         if self.outbox is None:
             return {}
-        version = self.config.version if self.config is not None else 0
-        return {**self.outbox.stats(), "config_version": version or None}
+        return dict(self.outbox.stats())  # config_version: the runner's applied version
 
     def __call__(self, msg: Any) -> None:
         if self.outbox is None:
@@ -165,7 +155,11 @@ def cmd_run(args: argparse.Namespace) -> int:
             if waiting:  # enrolled, no camera here yet: stay online (heartbeats) until stopped
                 log.warning("no cameras configured; connected and sending heartbeats until stopped",
                             extra={"config": str(args.config) if args.config else None})
-            runner = Runner(agent, sink, max_frames=args.max_frames, outbox_stats=sink.stats)
+            control = sink.control
+            runner = Runner(control.initial_agent() if control else agent, sink, max_frames=args.max_frames,
+                            outbox_stats=sink.stats, heartbeat_extra=control.heartbeat_extra if control else None)
+            if control is not None:
+                control.attach(runner)  # pushed configs reconcile the running cameras, commands run here
             restore = _on_signals(runner.stop)
             try:
                 runner.run(heartbeat_s=args.heartbeat_s, keep_running=waiting)

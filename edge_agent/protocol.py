@@ -146,6 +146,16 @@ class CameraBeat(BaseModel):
     open_events: int = 0
 
 
+class ConfigRefusal(BaseModel):
+    """Why the agent refused a pushed config (edge_agent.signedconfig.ConfigRefused); the last good
+    config stays in force."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    reason: Short  # unknown_key_id, bad_signature, rollback, replay, bad_payload, wrong_device, ...
+    detail: str = Field(default="", max_length=500)
+    version: int | None = None
+
+
 class Heartbeat(_EdgeV2):
     type: Literal["heartbeat"] = "heartbeat"
     ts: float  # wall clock, seconds since the epoch
@@ -156,7 +166,8 @@ class Heartbeat(_EdgeV2):
     temperature_c: float | None = None
     model_versions: dict[str, str] = Field(default_factory=dict)
     policy_version: int | None = None
-    config_version: int | None = None
+    config_version: int | None = None  # the signed config version in force (applied, not just received)
+    config_refusal: ConfigRefusal | None = None  # the last pushed config the agent refused, if any
     outbox_depth: int = 0
     outbox_bytes: int = 0
     dead_letters: int = 0
@@ -240,7 +251,8 @@ class Command(_V2):
     type: Literal["command"] = "command"
     command_id: Short
     action: Literal["reload", "unload_model", "destroy_biometric_templates"]
-    model: str | None = None
+    model: str | None = None  # unload_model: the model name in the camera config
+    camera_id: str | None = Field(default=None, max_length=200)  # unload_model: the camera
 
 
 class ErrorMessage(_V2):
@@ -282,7 +294,7 @@ def parse_from_cloud(data: dict[str, Any] | str | bytes) -> Any:
 
 __all__ = [
     "MAX_BATCH", "MAX_CURVE_POINTS", "MAX_FRAME_BYTES", "PROTOCOL_V2", "Ack", "AckResult", "Batch", "CameraBeat",
-    "Challenge", "Command", "CommandResult", "ConfigPush", "EdgeMessage", "ErrorMessage", "EventClose", "EventOpen",
+    "Challenge", "Command", "CommandResult", "ConfigPush", "ConfigRefusal", "EdgeMessage", "ErrorMessage", "EventClose", "EventOpen",
     "EventUpdate", "Heartbeat", "Hello", "ScoreCurve", "StreamStatus", "Welcome", "challenge_bytes",
     "parse_from_cloud", "parse_from_edge", "Box", "EvidenceOut", "ModelVote",
 ]

@@ -6,28 +6,37 @@ Each camera runs its pipeline in a thread. Any error while building or running a
 ``heartbeat_s`` the runner emits a :class:`~edge_agent.protocol.Heartbeat`: per-camera fps (since the
 last beat), frames, dropped frames, frame-to-event latency p50 / p99, this process's CPU and memory
 (from /proc where readable) and the outbox figures from ``outbox_stats``.
+
+Live reconfiguration (:meth:`Runner.reconcile`, :meth:`Runner.submit`): other threads (the
+sender's config/command callbacks) hand jobs to the runner's own loop, which runs them between
+heartbeats. A reconcile starts cameras that are new, stops cameras that are gone and restarts only
+the cameras whose effective config changed (a model unloaded with :meth:`Runner.unload` counts as a
+change); the others keep running without a gap. ``applied_version`` is the cloud config version
+in force (reported as the heartbeat's ``config_version``).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import queue
 import threading
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from edge_agent import __version__
-from edge_agent.config import AgentConfig, CameraConfig
+from edge_agent.config import AgentConfig, CameraConfig, Policy
 from edge_agent.errors import EdgeError
 from edge_agent.pipeline.build import build_pipeline
 from edge_agent.pipeline.pipeline import Message, Pipeline
-from edge_agent.pipeline.sources import LiveSource, SourceItem, open_source
+from edge_agent.pipeline.sources import LiveSource, RawFrame, SourceItem, open_source
 from edge_agent.protocol import CameraBeat, Heartbeat, StreamStatus
 
 log = logging.getLogger(__name__)
 
 Sink = Callable[[Message | Heartbeat], None]
+FrameTap = Callable[[str, Any, float], None]  # (camera id, raw image, ts): e.g. edge_agent.scene.SceneImages
 
 
 def _percentile(values: list[float], q: float) -> float | None:
@@ -70,21 +79,26 @@ class ProcStats:
 
 
 class CameraWorker(threading.Thread):
-    def __init__(self, camera: CameraConfig, agent: AgentConfig, sink: Sink, max_frames: int | None = None) -> None:
+    def __init__(self, camera: CameraConfig, agent: AgentConfig, sink: Sink, max_frames: int | None = None,
+                 policy: Policy | None = None) -> None:
         super().__init__(name=f"camera-{camera.id}", daemon=True)
         self.camera, self.agent, self.sink, self.max_frames = camera, agent, sink, max_frames
+        self.policy = policy if policy is not None else agent.policy
         self.state = "running"
         self.pipeline: Pipeline | None = None
         self.source: Iterable[SourceItem] | None = None
         self.started_at = time.monotonic()
         self._beat = (self.started_at, 0)  # (monotonic, frames) at the previous heartbeat
         self._halt = threading.Event()
+        self.frame_tap: FrameTap | None = None  # sees every raw frame (Runner.set_frame_tap); must not raise
 
     def run(self) -> None:
         try:
-            self.pipeline = build_pipeline(self.camera, self.agent.policy)
+            self.pipeline = build_pipeline(self.camera, self.policy)
             self.source = open_source(self.camera.source, fps=self.camera.fps, reconnect=self.camera.reconnect)
             for item in self.source:
+                if self.frame_tap is not None and isinstance(item, RawFrame):
+                    self.frame_tap(self.camera.id, item.image, item.ts)
                 for msg in self.pipeline.process(item):
                     if isinstance(msg, StreamStatus):
                         self.state = "reconnecting" if msg.status == "lost" else "running"
@@ -135,7 +149,92 @@ class Runner:
         self.heartbeat_extra = heartbeat_extra
         self.proc = ProcStats()
         self.stop_event = threading.Event()
-        self.workers = [CameraWorker(cam, agent, self._emit, max_frames) for cam in agent.cameras]
+        self.frame_tap: FrameTap | None = None
+        self.max_frames = max_frames
+        self.keep_running = False  # see run(); a cloud-configured agent sets it (cameras may come later)
+        self.applied_version: int | None = None  # the cloud config version in force (None: local config)
+        self.unloaded: dict[str, set[str]] = {}  # camera id -> model names stopped until the next config
+        self._jobs: queue.Queue[Callable[[], None]] = queue.Queue()
+        self.workers = [self._worker(cam) for cam in agent.cameras]
+
+    def _effective(self, camera: CameraConfig) -> CameraConfig:
+        gone = self.unloaded.get(camera.id)
+        if not gone:
+            return camera
+        return camera.model_copy(update={"models": [m for m in camera.effective_models() if m.model_name not in gone]})
+
+    def _worker(self, camera: CameraConfig) -> CameraWorker:
+        return CameraWorker(self._effective(camera), self.agent, self._emit, self.max_frames, policy=self.agent.policy)
+
+    # --- live reconfiguration (runs on the runner's thread) ----------------------------------
+    def submit(self, job: Callable[[], None]) -> None:
+        """Run ``job`` on the runner's thread, between two ticks of its loop (returns at once)."""
+        self._jobs.put(job)
+
+    def _run_jobs(self, wait_s: float) -> None:
+        try:
+            job = self._jobs.get(timeout=wait_s)
+        except queue.Empty:
+            return
+        while True:
+            try:
+                job()
+            except Exception:  # noqa: BLE001 - a job must never stop the cameras
+                log.error("runner job failed", exc_info=True)
+            try:
+                job = self._jobs.get_nowait()
+            except queue.Empty:
+                return
+
+    def reconcile(self, cameras: list[CameraConfig], policy: Policy, *, version: int | None = None,
+                  restart_all: bool = False) -> dict[str, list[str]]:
+        """Make the running cameras ``cameras`` under ``policy``. Call on the runner's thread
+        (:meth:`submit`) or before :meth:`run`. Returns the camera ids started, stopped,
+        restarted and left running."""
+        policy_changed = policy != self.agent.policy
+        self.agent = self.agent.model_copy(update={"policy": policy, "cameras": list(cameras)})
+        wanted = {c.id: self._effective(c) for c in cameras}
+        running = {w.camera.id: w for w in self.workers}
+        out: dict[str, list[str]] = {"started": [], "stopped": [], "restarted": [], "unchanged": []}
+        halt = [w for cid, w in running.items()
+                if cid not in wanted or restart_all or policy_changed or w.camera != wanted[cid]]
+        for w in halt:
+            w.stop()
+        for w in halt:
+            if w.is_alive():
+                w.join(timeout=5.0)
+            out["restarted" if w.camera.id in wanted else "stopped"].append(w.camera.id)
+        halted = {w.camera.id for w in halt}
+        workers: list[CameraWorker] = []
+        for cid, cam in wanted.items():
+            if cid in running and cid not in halted:
+                workers.append(running[cid])
+                out["unchanged"].append(cid)
+                continue
+            worker = CameraWorker(cam, self.agent, self._emit, self.max_frames, policy=policy)
+            workers.append(worker)
+            if cid not in running:
+                out["started"].append(cid)
+        self.workers = workers
+        self.set_frame_tap(self.frame_tap)  # new workers see frames too
+        if version is not None:
+            self.applied_version = version
+        for w in workers:
+            if not w.is_alive() and w.ident is None:
+                w.start()
+        log.info("cameras reconciled", extra={"config_version": self.applied_version, **out})
+        return out
+
+    def unload(self, camera_id: str, model: str) -> None:
+        """Stop running ``model`` on ``camera_id`` until the next config (restarts that camera only)."""
+        self.unloaded.setdefault(camera_id, set()).add(model)
+        self.reconcile(list(self.agent.cameras), self.agent.policy, version=self.applied_version)
+
+    def set_frame_tap(self, tap: FrameTap | None) -> None:
+        """Show every camera's raw frames to ``tap`` (the scene-image capture), from now on."""
+        self.frame_tap = tap
+        for w in self.workers:
+            w.frame_tap = tap
 
     def _emit(self, msg: Message | Heartbeat) -> None:
         with self._lock:
@@ -145,6 +244,8 @@ class Runner:
         extra: dict[str, Any] = dict(self.outbox_stats() if self.outbox_stats else {})
         if self.heartbeat_extra:
             extra.update(self.heartbeat_extra())
+        if self.applied_version is not None:
+            extra["config_version"] = self.applied_version  # the version in force, not just received
         return Heartbeat(ts=time.time(), agent_version=__version__, cameras=[w.beat() for w in self.workers],
                          cpu_percent=self.proc.cpu_percent(), memory_mb=self.proc.memory_mb(), **extra)
 
@@ -157,15 +258,18 @@ class Runner:
         until :meth:`stop` even with no camera left (heartbeats keep going: an enrolled box waiting
         for its cameras)."""
         self.proc.cpu_percent()
+        self.keep_running = self.keep_running or keep_running
         for w in self.workers:
-            w.start()
+            if w.ident is None:
+                w.start()
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
         next_beat = time.monotonic() + heartbeat_s
         try:
-            while (keep_running or any(w.is_alive() for w in self.workers)) and not self.stop_event.is_set():
+            while (self.keep_running or any(w.is_alive() for w in self.workers)
+                   or not self._jobs.empty()) and not self.stop_event.is_set():
                 if deadline is not None and time.monotonic() > deadline:
                     break
-                self.stop_event.wait(0.1)
+                self._run_jobs(0.1)
                 if time.monotonic() >= next_beat:
                     self._emit(self.heartbeat())
                     next_beat += heartbeat_s
