@@ -22,6 +22,7 @@ import base64
 import binascii
 import hashlib
 import json
+from collections.abc import Callable
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -52,10 +53,20 @@ def privacy_policy_for_site(*, site: Site) -> dict[str, Any]:
             "forbidden_capabilities": sorted(BIOMETRIC_CAPABILITIES)}
 
 
+_bundle_provider: Callable[..., list[dict[str, Any]]] | None = None
+
+
+def set_model_bundle_provider(provider: Callable[..., list[dict[str, Any]]] | None) -> None:
+    """The model registry (``detection.artifacts.bundle_refs_for_device``, registered by
+    ``DetectionConfig.ready``: cameras does not import detection) lists a device's bundles."""
+    global _bundle_provider
+    _bundle_provider = provider
+
+
 def model_bundles_for_device(*, device: EdgeDevice) -> list[dict[str, Any]]:
-    # TODO(model registry): no ModelArtifact/bundle model exists yet; list the device's bundles
-    # ({"name", "version", "sha256"}) here once detection has one.
-    return []
+    """Per bundle the device's cameras run: id, name, version, sha256, size, capabilities, download
+    url and cameras; signed with the rest, so the agent's sha256 check rests on the signature."""
+    return _bundle_provider(device=device) if _bundle_provider is not None else []
 
 
 def _zone(zone: Zone) -> dict[str, Any]:

@@ -74,3 +74,45 @@ class Alert(TenantOwned):
 
     def __str__(self) -> str:
         return f"alert {self.id} on camera {self.camera_id} ({self.status})"
+
+
+class ModelArtifact(TenantOwned):
+    """A model bundle (``vad-edge train`` output, a ``.tar.gz`` with ``manifest.json``) in the
+    ``bundles`` storage (``settings.STORAGES``: filesystem by default, S3 with ``S3_BUCKET``).
+
+    ``sha256`` and ``size`` are of the stored file; ``capabilities`` are the union of the
+    manifest's models' capabilities. Written only by ``detection.artifacts``.
+    """
+
+    name = models.CharField(max_length=100)
+    version = models.CharField(max_length=100)
+    sha256 = models.CharField(max_length=64)
+    size = models.BigIntegerField()
+    capabilities = models.JSONField(default=list)
+    manifest = models.JSONField(default=dict)  # manifest.json as uploaded (models, scene, camera, training)
+    storage_name = models.CharField(max_length=255)  # the file's name in storages["bundles"]
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                                   related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name", "-created_at", "-id"]
+        constraints = [models.UniqueConstraint(fields=["tenant", "name", "version"],
+                                               name="model_artifact_version_unique_per_tenant")]
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.version}"
+
+
+class CameraBundle(TenantOwned):
+    """The bundle a camera runs (at most one); its device's signed config references it."""
+
+    camera = models.OneToOneField("cameras.Camera", on_delete=models.CASCADE, related_name="bundle_assignment")
+    artifact = models.ForeignKey(ModelArtifact, on_delete=models.CASCADE, related_name="assignments")
+    assigned_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["camera_id"]
+
+    def __str__(self) -> str:
+        return f"camera {self.camera_id} runs artifact {self.artifact_id}"

@@ -81,9 +81,16 @@ class SiteSpec(_Strict):
 
 
 class BundleRef(_Strict):
+    """A model bundle some of this device's cameras run (``edge_agent.transport.bundles`` fetches it)."""
+
+    id: int = Field(ge=1)
     name: Name
     version: Name
     sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+    size: int = Field(ge=1)
+    capabilities: list[Capability] = Field(default_factory=list)
+    url: Annotated[str, Field(min_length=1, max_length=2000)]  # relative to cloud_url, device-signed GET
+    cameras: list[Name] = Field(default_factory=list)  # CameraSpec ids that run it
 
 
 class PrivacyPolicySpec(_Strict):

@@ -9,6 +9,7 @@ here fails the test instead of being forgotten.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 
@@ -18,6 +19,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 from tenants.models import Membership, Role
 from tenants.scope import tenant_scope
+from tests.bundles import create_artifact, use_tmp_bundle_storage
 from tests.conftest import SQUARE, World, client_for
 
 OTHER_TENANT_ROLES = [Role.OWNER, Role.ADMIN, Role.OPERATOR, Role.COMPLIANCE_OFFICER, Role.VIEWER]
@@ -79,6 +81,7 @@ def victims(acme: World) -> dict[str, int]:
         "shift": acme.shift.id,
         "alert": acme.alert.id,
         "api-token": token.id,
+        "model-artifact": create_artifact(acme, cameras=(acme.camera.id,)).id,
     }
 
 
@@ -112,13 +115,21 @@ def allowed_requests(acme: World) -> dict[tuple[str, str], dict]:
         ("alert-detail", "get"): {}, ("alert-acknowledge", "post"): {"reason": "investigating"},
         ("alert-dismiss", "post"): {"reason": "false_alarm"},
         ("api-token-detail", "delete"): {},
+        ("model-artifact-detail", "get"): {}, ("model-artifact-detail", "patch"): {"cameras": [camera]},
+        ("model-artifact-detail", "delete"): {},
     }
+
+
+@pytest.fixture(autouse=True)
+def _bundle_storage(settings, tmp_path) -> None:  # noqa: ANN001
+    use_tmp_bundle_storage(settings, tmp_path / "bundles")
 
 
 @pytest.fixture
 def globex_all_roles(globex: World) -> list:
     from tenants.services import api_token_create
 
+    create_artifact(globex)  # so the model-artifact list has a row of their own
     users = [globex.add(f"globex-{role}", role) for role in OTHER_TENANT_ROLES]
     for user in users:
         api_token_create(user=user, name="own")  # so the token list has a row of their own
@@ -192,6 +203,24 @@ def test_tenant_header_naming_another_tenant_is_404(acme, globex):  # noqa: ANN0
     client = client_for(globex.users["mallory"])
     response = client.get("/api/v1/sites/", HTTP_X_TENANT="acme")
     assert response.status_code == 404
+
+
+# --- device-signed edge routes: /edge/bundles/<id>/ -------------------------------------------
+
+def test_edge_bundle_download_is_404_for_another_tenants_device_and_works_for_its_own(acme, globex):  # noqa: ANN001
+    from edge_agent.transport.http import sign_headers
+    from tests.cameras.test_edge_auth import enroll, meta
+
+    artifact = create_artifact(acme, cameras=(acme.camera.id,))
+    url = f"/edge/bundles/{artifact.id}/"
+    theirs, mine = enroll(globex), enroll(acme)
+    client = client_for(globex.users["mallory"])  # a session changes nothing: the signature decides
+    refused = client.get(url, **meta(sign_headers(theirs, "GET", "http://testserver" + url)))
+    assert refused.status_code == 404, refused.content
+    assert client.get(url).status_code == 401  # unsigned
+    ok = client.get(url, **meta(sign_headers(mine, "GET", "http://testserver" + url)))
+    assert ok.status_code == 200 and ok["X-VAD-Bundle-SHA256"] == artifact.sha256
+    assert hashlib.sha256(b"".join(ok.streaming_content)).hexdigest() == artifact.sha256
 
 
 # --- websocket rows: ws/alerts/ with another tenant's and another site's alert ids ------------

@@ -6,7 +6,8 @@ switch to real services (see README "Configuration"):
 
     DATABASE_URL   postgres://user:pass@host:5432/name       (default: SQLite file db.sqlite3)
     REDIS_URL      redis://host:6379/0  -> channel layer + Celery broker/result backend
-    S3_BUCKET      (+ S3_ENDPOINT_URL, S3_REGION, S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY)
+    S3_BUCKET      (+ S3_ENDPOINT_URL, S3_REGION, S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY); model
+                   bundles go under bundles/ there (MODEL_BUNDLE_MAX_BYTES caps an upload, default 256 MiB)
     DEBUG          True/False (default True)
     SECRET_KEY     required when DEBUG is False
     FIELD_ENCRYPTION_KEY  Fernet key for secrets at rest (camera stream credentials);
@@ -233,10 +234,21 @@ if S3_BUCKET:
     }
 else:
     _default_storage = {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+# Model bundles (detection.artifacts): the same backend, under bundles/ (README "Model bundles").
+if S3_BUCKET:
+    _bundle_storage = {**_default_storage, "OPTIONS": {**_default_storage["OPTIONS"], "location": "bundles"}}
+else:
+    _bundle_storage = {"BACKEND": "django.core.files.storage.FileSystemStorage",
+                       "OPTIONS": {"location": MEDIA_ROOT / "bundles", "base_url": None}}
 STORAGES = {
     "default": _default_storage,
+    "bundles": _bundle_storage,
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+try:
+    MODEL_BUNDLE_MAX_BYTES = int(env_str("MODEL_BUNDLE_MAX_BYTES", str(256 * 1024 * 1024)))
+except ValueError:
+    raise ValueError(f"MODEL_BUNDLE_MAX_BYTES must be a number of bytes, got {env_str('MODEL_BUNDLE_MAX_BYTES')!r}") from None
 
 # --- Redis: channel layer + Celery; in-memory / eager without it ------------------------------
 REDIS_URL = env_str("REDIS_URL")

@@ -19,6 +19,7 @@ urlpatterns = [
          name="api-docs"),
     path("admin/", admin.site.urls),
     path("edge/", include("cameras.edge_http")),  # enrollment + installer for edge boxes (no session)
+    path("edge/", include("detection.edge_http")),  # model bundle downloads (device-signed)
     path("", include("frontend.urls")),
 ]
 
