@@ -31,6 +31,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -127,6 +128,7 @@ class EdgeControl:
         self.store, self.local, self.data_dir, self.emit = store, local, Path(data_dir), emit
         self.runner: Any = None
         self._lock = threading.Lock()
+        self._seen: OrderedDict[str, None] = OrderedDict()  # command ids executed by this process
 
     # --- start ----------------------------------------------------------------------------
     def initial_agent(self) -> AgentConfig:
@@ -170,8 +172,15 @@ class EdgeControl:
     def on_command(self, command: Command) -> None:
         with self._lock:
             runner = self.runner
-        if runner is None:  # not started yet: answer now rather than lose it
-            self._answer(command, False, "the agent is starting; send the command again")
+            if command.command_id in self._seen:  # re-sent after a reconnect: its result is in the outbox
+                log.info("command already done", extra={"command_id": command.command_id})
+                return
+            self._seen[command.command_id] = None
+            while len(self._seen) > 1024:
+                self._seen.popitem(last=False)
+        if runner is None:  # no camera runner (not started yet, or `run` without --all): answer, never drop
+            self._answer(command, False, "no camera runner in this agent process (commands need `vad-edge run "
+                                         "--all` or an enrolled box waiting for cameras)")
             return
         runner.submit(lambda: self._command(command))
 
@@ -191,7 +200,7 @@ class EdgeControl:
             self.runner.unloaded.clear()  # an unload lasts until the next config
         t0 = time.monotonic()
         done = self.runner.reconcile(cameras, policy_from_config(config, self.local.policy), version=version,
-                                     restart_all=restart_all)
+                                     restart_all=restart_all, unbuildable=failed)
         for camera_id, reason in failed.items():
             log.error("camera failed", extra={"camera_id": camera_id, "detail": reason})
             self.emit(StreamStatus(camera_id=camera_id, status="failed", ts=time.time(), detail=reason[:500]))

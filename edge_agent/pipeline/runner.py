@@ -154,6 +154,7 @@ class Runner:
         self.keep_running = False  # see run(); a cloud-configured agent sets it (cameras may come later)
         self.applied_version: int | None = None  # the cloud config version in force (None: local config)
         self.unloaded: dict[str, set[str]] = {}  # camera id -> model names stopped until the next config
+        self.unbuildable: dict[str, str] = {}  # configured cameras that could not be built (id -> reason)
         self._jobs: queue.Queue[Callable[[], None]] = queue.Queue()
         self.workers = [self._worker(cam) for cam in agent.cameras]
 
@@ -187,10 +188,12 @@ class Runner:
                 return
 
     def reconcile(self, cameras: list[CameraConfig], policy: Policy, *, version: int | None = None,
-                  restart_all: bool = False) -> dict[str, list[str]]:
+                  restart_all: bool = False, unbuildable: dict[str, str] | None = None) -> dict[str, list[str]]:
         """Make the running cameras ``cameras`` under ``policy``. Call on the runner's thread
         (:meth:`submit`) or before :meth:`run`. Returns the camera ids started, stopped,
-        restarted and left running."""
+        restarted and left running. ``unbuildable``: camera id -> reason for configured cameras
+        that could not even be described (shown as failed in heartbeats)."""
+        self.unbuildable = dict(unbuildable or {})
         policy_changed = policy != self.agent.policy
         self.agent = self.agent.model_copy(update={"policy": policy, "cameras": list(cameras)})
         wanted = {c.id: self._effective(c) for c in cameras}
@@ -228,7 +231,8 @@ class Runner:
     def unload(self, camera_id: str, model: str) -> None:
         """Stop running ``model`` on ``camera_id`` until the next config (restarts that camera only)."""
         self.unloaded.setdefault(camera_id, set()).add(model)
-        self.reconcile(list(self.agent.cameras), self.agent.policy, version=self.applied_version)
+        self.reconcile(list(self.agent.cameras), self.agent.policy, version=self.applied_version,
+                       unbuildable=self.unbuildable)
 
     def set_frame_tap(self, tap: FrameTap | None) -> None:
         """Show every camera's raw frames to ``tap`` (the scene-image capture), from now on."""
@@ -246,7 +250,9 @@ class Runner:
             extra.update(self.heartbeat_extra())
         if self.applied_version is not None:
             extra["config_version"] = self.applied_version  # the version in force, not just received
-        return Heartbeat(ts=time.time(), agent_version=__version__, cameras=[w.beat() for w in self.workers],
+        beats = [w.beat() for w in self.workers] + [CameraBeat(camera_id=cid, state="failed")
+                                                    for cid in self.unbuildable]
+        return Heartbeat(ts=time.time(), agent_version=__version__, cameras=beats,
                          cpu_percent=self.proc.cpu_percent(), memory_mb=self.proc.memory_mb(), **extra)
 
     def stop(self) -> None:

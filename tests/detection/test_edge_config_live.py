@@ -173,5 +173,7 @@ def test_a_camera_that_cannot_be_built_fails_alone_and_the_rest_applies(acme, tm
         assert "biometric_identification" in failed[str(face.id)] and "forbidden" in failed[str(face.id)]
         assert "no stream URL" in failed[str(bare.id)]
         assert box.runner.applied_version is not None
+        states = {c.camera_id: c.state for c in box.runner.heartbeat().cameras}
+        assert states == {good: "running", str(face.id): "failed", str(bare.id): "failed"}
     finally:
         box.stop()
