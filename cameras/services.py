@@ -14,10 +14,17 @@ from django.db import transaction
 from cameras.live import edge_config_changed
 from cameras.models import Camera, EdgeDevice, Shift, Zone
 from cameras.selectors import camera_list, device_list, shift_list, zone_list
+from compliance.audit import audit_record, snapshot
 from tenants.errors import InvalidInput, NotFound
 from tenants.models import Membership, Site
 from tenants.roles import Action, require
 from tenants.selectors import visibility
+
+
+# Fields kept in the audit log's before/after snapshots (compliance.audit); never the stream URL (a secret).
+CAMERA_AUDIT = ("site", "device", "name", "enabled", "scene_class", "width", "height", "fps")
+ZONE_AUDIT = ("camera", "name", "kind", "points", "loiter_seconds")
+DEVICE_AUDIT = ("site", "name", "status")
 
 
 def _check_site_and_device(*, member: Membership, site: Site, device: EdgeDevice | None) -> None:
@@ -35,6 +42,8 @@ def camera_create(*, member: Membership, zones: list[dict[str, Any]] | None = No
         camera = Camera.objects.create(tenant_id=member.tenant_id, **fields)
         for zone in zones or []:
             Zone.objects.create(tenant_id=member.tenant_id, camera=camera, **zone)
+        audit_record(tenant_id=camera.tenant_id, action="camera.create", actor=member, target=camera,
+                     after=snapshot(camera, CAMERA_AUDIT), zones=len(zones or []))
         edge_config_changed(device_ids=[camera.device_id])
     return camera
 
@@ -44,11 +53,15 @@ def camera_update(*, member: Membership, camera_id: int, **fields: Any) -> Camer
     require(member, Action.MANAGE_SITES)
     with transaction.atomic():
         camera = _for_update(camera_list(membership=member), camera_id, "camera")
+        before = snapshot(camera, CAMERA_AUDIT)
         site = fields.get("site", camera.site)
         device = fields["device"] if "device" in fields else camera.device
         _check_site_and_device(member=member, site=site, device=device)
         edge_config_changed(device_ids=[camera.device_id, device.id if device else None])  # old and new
-        return _save(camera, fields)
+        _save(camera, fields)
+        audit_record(tenant_id=camera.tenant_id, action="camera.update", actor=member, target=camera, before=before,
+                     after=snapshot(camera, CAMERA_AUDIT))
+        return camera
 
 
 def device_update(*, member: Membership, device_id: int, **fields: Any) -> EdgeDevice:
@@ -97,6 +110,8 @@ def camera_delete(*, member: Membership, camera_id: int) -> None:
     with transaction.atomic():
         camera = _for_update(camera_list(membership=member), camera_id, "camera")
         edge_config_changed(device_ids=[camera.device_id])
+        audit_record(tenant_id=camera.tenant_id, action="camera.delete", actor=member, target=camera,
+                     before=snapshot(camera, CAMERA_AUDIT))
         camera.delete()
 
 
@@ -105,7 +120,10 @@ def zone_create(*, member: Membership, **fields: Any) -> Zone:
     _check_camera(member, fields["camera"])
     with transaction.atomic():
         edge_config_changed(device_ids=[fields["camera"].device_id])  # sent after the commit
-        return Zone.objects.create(tenant_id=member.tenant_id, **fields)
+        zone = Zone.objects.create(tenant_id=member.tenant_id, **fields)
+        audit_record(tenant_id=zone.tenant_id, action="zone.create", actor=member, target=zone,
+                     after=snapshot(zone, ZONE_AUDIT))
+        return zone
 
 
 def zone_update(*, member: Membership, zone_id: int, **fields: Any) -> Zone:
@@ -115,7 +133,11 @@ def zone_update(*, member: Membership, zone_id: int, **fields: Any) -> Zone:
         if "camera" in fields:
             _check_camera(member, fields["camera"])
         edge_config_changed(device_ids=[zone.camera.device_id, fields["camera"].device_id if "camera" in fields else None])
-        return _save(zone, fields)
+        before = snapshot(zone, ZONE_AUDIT)
+        _save(zone, fields)
+        audit_record(tenant_id=zone.tenant_id, action="zone.update", actor=member, target=zone, before=before,
+                     after=snapshot(zone, ZONE_AUDIT))
+        return zone
 
 
 def zone_delete(*, member: Membership, zone_id: int) -> None:
@@ -123,6 +145,8 @@ def zone_delete(*, member: Membership, zone_id: int) -> None:
     with transaction.atomic():
         zone = _for_update(zone_list(membership=member), zone_id, "zone")
         edge_config_changed(device_ids=[zone.camera.device_id])
+        audit_record(tenant_id=zone.tenant_id, action="zone.delete", actor=member, target=zone,
+                     before=snapshot(zone, ZONE_AUDIT))
         zone.delete()
 
 
@@ -156,14 +180,21 @@ def shift_delete(*, member: Membership, shift_id: int) -> None:
 def device_create(*, member: Membership, **fields: Any) -> EdgeDevice:
     require(member, Action.MANAGE_SITES)
     _check_site(member, fields["site"])
-    return EdgeDevice.objects.create(tenant_id=member.tenant_id, **fields)
+    with transaction.atomic():
+        device = EdgeDevice.objects.create(tenant_id=member.tenant_id, **fields)
+        audit_record(tenant_id=device.tenant_id, action="device.create", actor=member, target=device,
+                     after=snapshot(device, DEVICE_AUDIT))
+    return device
 
 
 def device_delete(*, member: Membership, device_id: int) -> None:
     """Delete a device; its cameras stay, without a device (the foreign key is SET_NULL)."""
     require(member, Action.MANAGE_SITES)
     with transaction.atomic():
-        _for_update(device_list(membership=member), device_id, "device").delete()
+        device = _for_update(device_list(membership=member), device_id, "device")
+        audit_record(tenant_id=device.tenant_id, action="device.delete", actor=member, target=device,
+                     before=snapshot(device, DEVICE_AUDIT))
+        device.delete()
 
 
 # --- edge devices: authentication on /ws/edge/, liveness (called by the edge consumer/ingest) ---
@@ -189,16 +220,27 @@ def device_authenticate(*, device_id: int, nonce: str, signature: str) -> EdgeDe
 
     refused = NotAuthenticated("device authentication failed")
     device = EdgeDevice.unscoped_objects.filter(id=device_id).first()
-    if device is None or not device.public_key or device.enrolled_at is None:
+    if device is None:
+        raise refused
+    if not device.public_key or device.enrolled_at is None:
+        _audit_auth_refused(device, "not enrolled")
         raise refused
     try:
         key = Ed25519PublicKey.from_public_bytes(base64.b64decode(device.public_key, validate=True))
         key.verify(base64.b64decode(signature, validate=True), challenge_bytes(nonce, device_id))
     except (InvalidSignature, ValueError, binascii.Error):
+        _audit_auth_refused(device, "bad signature")
         raise refused from None
     if device.revoked_at is not None or device.status == DeviceStatus.DISABLED:
+        _audit_auth_refused(device, "revoked or disabled")
         raise NotAllowed(f"device {device_id} is revoked or disabled")
     return device
+
+
+def _audit_auth_refused(device: EdgeDevice, reason: str) -> None:
+    """A refused handshake of a known device, in its tenant's log (an unknown id has no tenant)."""
+    audit_record(tenant_id=device.tenant_id, action="device.auth_refused", actor=f"device:{device.pk}",
+                 target=device, reason=reason)
 
 
 def device_connected(*, device: EdgeDevice, agent_version: str) -> None:
@@ -333,6 +375,8 @@ def device_enroll(*, token: str, public_key: str, agent_version: str = "", hostn
         if device.status == DeviceStatus.PENDING:
             device.status = DeviceStatus.OFFLINE  # online once it connects to /ws/edge/
         device.save(update_fields=["public_key", "enrolled_at", "agent_version", "status"])
+        audit_record(tenant_id=device.tenant_id, action="device.enroll", actor=f"device:{device.pk}", target=device,
+                     after={"public_key": device.public_key, "agent_version": device.agent_version, "hostname": hostname[:255]})
     return device
 
 
@@ -345,10 +389,13 @@ def device_revoke(*, member: Membership, device_id: int) -> EdgeDevice:
     require(member, Action.MANAGE_SITES)
     with transaction.atomic():
         device = _for_update(device_list(membership=member), device_id, "device")
+        before = snapshot(device, ("status", "revoked_at"))
         now = timezone.now()
         if device.revoked_at is None:
             device.revoked_at = now
         device.status = DeviceStatus.DISABLED
         device.save(update_fields=["revoked_at", "status"])
         EnrollmentToken.objects.filter(device=device, used_at=None, expires_at__gt=now).update(expires_at=now)
+        audit_record(tenant_id=device.tenant_id, action="device.revoke", actor=member, target=device, before=before,
+                     after=snapshot(device, ("status", "revoked_at")))
     return device

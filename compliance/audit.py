@@ -152,7 +152,8 @@ def _target(target: Any) -> tuple[str, str]:
 
 # --- write -------------------------------------------------------------------------------------
 def audit_record(*, tenant_id: int, action: str, actor: Any = None, target: Any = None,
-                 before: Any = None, after: Any = None, ip: str | None = None, **extra: Any) -> Any:
+                 before: Any = None, after: Any = None, ip: str | None = None, _any_scope: bool = False,
+                 **extra: Any) -> Any:
     """Append one entry to ``tenant_id``'s chain, in the caller's transaction; returns the entry.
 
     ``action`` is a dotted name (``camera.update``, ``auth.login_failed``); ``before``/``after``
@@ -166,7 +167,7 @@ def audit_record(*, tenant_id: int, action: str, actor: Any = None, target: Any 
     if not action or not isinstance(action, str) or len(action) > 100:
         raise ValueError(f"audit action must be a non-empty str of at most 100 characters, got {action!r}")
     active = current_tenant_id()
-    if active is not None and active != tenant_id:
+    if active is not None and active != tenant_id and not _any_scope:
         raise TenantScopeError(f"refusing to audit into tenant {tenant_id}'s log inside the scope of tenant {active}")
     actor_id, actor_name = _actor(actor)
     target_type, target_id = _target(target)
@@ -182,6 +183,16 @@ def audit_record(*, tenant_id: int, action: str, actor: Any = None, target: Any 
         entry.save(force_insert=True)
         AuditChainHead.objects.filter(pk=head.pk).update(seq=entry.seq, head_hash=entry.hash)
     return entry
+
+
+def audit_record_for_user(*, user: Any, action: str, **fields: Any) -> list[Any]:
+    """Record an action of a user that belongs to no one tenant (sign-in, personal API tokens)
+    in the log of every tenant the user is a member of; returns the entries."""
+    from tenants.models import Membership
+
+    # scope resolution: which tenants the user belongs to is asked before any scope (tenants.scope)
+    tenant_ids = sorted(set(Membership.unscoped_objects.filter(user_id=user.pk).values_list("tenant_id", flat=True)))
+    return [audit_record(tenant_id=tenant_id, action=action, _any_scope=True, **fields) for tenant_id in tenant_ids]
 
 
 def _lock_head(model: Any, tenant_id: int) -> Any:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from django.db import transaction
 from django.utils import timezone
 
+from compliance.audit import audit_record
 from detection.live import alert_push
 from detection.models import ACK_REASONS, DISMISS_REASONS, Alert, AlertStatus
 from detection.selectors import alert_list
@@ -37,6 +38,9 @@ def _close(*, member: Membership, alert_id: int, status: str, reason: str, allow
         alert.handled_by = member.user
         alert.handled_at = timezone.now()
         alert.save(update_fields=["status", "reason_code", "note", "handled_by", "handled_at"])
+        verb = "acknowledge" if status == AlertStatus.ACKNOWLEDGED else "dismiss"
+        audit_record(tenant_id=alert.tenant_id, action=f"alert.{verb}", actor=member, target=alert,
+                     before={"status": AlertStatus.OPEN}, after={"status": status, "reason_code": reason, "note": note})
         alert_broadcast(alert=alert)
     return alert
 

@@ -12,6 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 from guardian.shortcuts import assign_perm, remove_perm
 
+from compliance.audit import audit_record, audit_record_for_user, snapshot
 from tenants.errors import Conflict, InvalidInput, NotAllowed, NotAuthenticated, NotFound
 from tenants.live import member_sockets_close
 from tenants.models import ApiToken, Invitation, Membership, Role, Site, Tenant
@@ -20,6 +21,11 @@ from tenants.scope import tenant_scope
 from tenants.selectors import CAMERA_VIEW_PERM, SITE_VIEW_PERM, site_list
 
 INVITATION_TTL = timedelta(days=7)
+# Fields kept in the audit log's before/after snapshots (compliance.audit).
+TENANT_AUDIT = ("name", "slug", "data_region")
+SITE_AUDIT = ("name", "address", "timezone", "jurisdiction")
+MEMBERSHIP_AUDIT = ("user", "role", "all_sites")
+INVITATION_AUDIT = ("email", "role", "expires_at")
 
 
 def tenant_create(*, name: str, slug: str, data_region: str, owner: AbstractBaseUser) -> Tenant:
@@ -27,6 +33,8 @@ def tenant_create(*, name: str, slug: str, data_region: str, owner: AbstractBase
         tenant = Tenant.objects.create(name=name, slug=slug, data_region=data_region)
         with tenant_scope(tenant.id):
             Membership.objects.create(tenant=tenant, user=owner, role=Role.OWNER)
+            audit_record(tenant_id=tenant.id, action="tenant.create", actor=owner, target=tenant,
+                         after=snapshot(tenant, TENANT_AUDIT))
     return tenant
 
 
@@ -35,15 +43,22 @@ def tenant_update(*, member: Membership, **fields: Any) -> Tenant:
     require(member, Action.MANAGE_MEMBERS)
     with transaction.atomic():
         tenant = Tenant.objects.select_for_update().get(id=member.tenant_id)
+        before = snapshot(tenant, TENANT_AUDIT)
         for name, value in fields.items():
             setattr(tenant, name, value)
         tenant.save()
+        audit_record(tenant_id=tenant.id, action="tenant.update", actor=member, target=tenant, before=before,
+                     after=snapshot(tenant, TENANT_AUDIT))
     return tenant
 
 
 def site_create(*, member: Membership, **fields: Any) -> Site:
     require(member, Action.MANAGE_SITES)
-    return Site.objects.create(tenant_id=member.tenant_id, **fields)
+    with transaction.atomic():
+        site = Site.objects.create(tenant_id=member.tenant_id, **fields)
+        audit_record(tenant_id=site.tenant_id, action="site.create", actor=member, target=site,
+                     after=snapshot(site, SITE_AUDIT))
+    return site
 
 
 def site_update(*, member: Membership, site_id: int, **fields: Any) -> Site:
@@ -52,9 +67,12 @@ def site_update(*, member: Membership, site_id: int, **fields: Any) -> Site:
         site = site_list(membership=member).select_for_update().filter(id=site_id).first()
         if site is None:
             raise NotFound(f"site {site_id} not found")
+        before = snapshot(site, SITE_AUDIT)
         for name, value in fields.items():
             setattr(site, name, value)
         site.save()
+        audit_record(tenant_id=site.tenant_id, action="site.update", actor=member, target=site, before=before,
+                     after=snapshot(site, SITE_AUDIT))
     return site
 
 
@@ -65,6 +83,8 @@ def site_delete(*, member: Membership, site_id: int) -> None:
         site = site_list(membership=member).select_for_update().filter(id=site_id).first()
         if site is None:
             raise NotFound(f"site {site_id} not found")
+        audit_record(tenant_id=site.tenant_id, action="site.delete", actor=member, target=site,
+                     before=snapshot(site, SITE_AUDIT))
         site.delete()
 
 
@@ -81,6 +101,7 @@ def membership_update(*, actor: Membership, membership_id: int, role: str | None
     with transaction.atomic():
         membership = _membership_for_update(membership_id)
         _guard_owner(actor=actor, target=membership, new_role=role)
+        before = snapshot(membership, MEMBERSHIP_AUDIT)
         if role is not None and role != membership.role:
             if membership.role == Role.OWNER:
                 _ensure_another_owner(membership)
@@ -94,6 +115,8 @@ def membership_update(*, actor: Membership, membership_id: int, role: str | None
             from cameras.models import Camera
 
             _grant(membership, Camera, CAMERA_VIEW_PERM, camera_ids, field="camera_ids")
+        audit_record(tenant_id=membership.tenant_id, action="membership.update", actor=actor, target=membership,
+                     before=before, after=snapshot(membership, MEMBERSHIP_AUDIT), site_ids=site_ids, camera_ids=camera_ids)
         member_sockets_close(membership_id=membership.id, reason="your role or site access changed")
     return membership
 
@@ -110,6 +133,8 @@ def membership_delete(*, actor: Membership, membership_id: int) -> None:
         _grant(membership, Site, SITE_VIEW_PERM, [], field="site_ids")
         _grant(membership, Camera, CAMERA_VIEW_PERM, [], field="camera_ids")
         member_sockets_close(membership_id=membership.id, reason="you were removed from this tenant")
+        audit_record(tenant_id=membership.tenant_id, action="membership.delete", actor=actor, target=membership,
+                     before=snapshot(membership, MEMBERSHIP_AUDIT))
         membership.delete()
 
 
@@ -166,6 +191,8 @@ def invitation_create(*, actor: Membership, email: str, role: str) -> Invitation
             invited_by=actor.user,
             expires_at=timezone.now() + INVITATION_TTL,
         )
+        audit_record(tenant_id=invitation.tenant_id, action="invitation.create", actor=actor, target=invitation,
+                     after=snapshot(invitation, INVITATION_AUDIT))
         transaction.on_commit(
             lambda: invitation_send.delay(tenant_id=invitation.tenant_id, invitation_id=invitation.id)
         )
@@ -181,6 +208,8 @@ def invitation_delete(*, actor: Membership, invitation_id: int) -> None:
             raise NotFound(f"invitation {invitation_id} not found")
         if invitation.role == Role.OWNER and actor.role != Role.OWNER:
             raise NotAllowed("only an owner can withdraw an invitation to the owner role")
+        audit_record(tenant_id=invitation.tenant_id, action="invitation.delete", actor=actor, target=invitation,
+                     before=snapshot(invitation, INVITATION_AUDIT))
         invitation.delete()
 
 
@@ -204,6 +233,8 @@ def invitation_accept(*, token: str, user: AbstractBaseUser) -> Membership:
             invitation.accepted_at = timezone.now()
             invitation.accepted_by = user
             invitation.save(update_fields=["accepted_at", "accepted_by"])
+            audit_record(tenant_id=invitation.tenant_id, action="invitation.accept", actor=user, target=invitation,
+                         after=snapshot(membership, MEMBERSHIP_AUDIT), membership_id=membership.id)
     return membership
 
 
@@ -279,6 +310,8 @@ def api_token_create(*, user: AbstractBaseUser, name: str,
     with transaction.atomic():
         token = ApiToken.objects.create(user=user, name=name, prefix=secret[:API_TOKEN_VISIBLE],
                                         secret_hash=api_token_hash(secret), expires_at=expires_at)
+        audit_record_for_user(user=user, action="api_token.create", actor=user, target=token,
+                              after={"name": name, "prefix": token.prefix, "expires_at": expires_at})
     return token, secret
 
 
@@ -291,6 +324,8 @@ def api_token_revoke(*, user: AbstractBaseUser, token_id: int) -> ApiToken:
             raise NotFound(f"token {token_id} is not one of your active tokens")
         token.revoked_at = timezone.now()
         token.save(update_fields=["revoked_at"])
+        audit_record_for_user(user=user, action="api_token.revoke", actor=user, target=token,
+                              before={"name": token.name, "prefix": token.prefix})
     return token
 
 

@@ -82,7 +82,16 @@ def victims(acme: World) -> dict[str, int]:
         "alert": acme.alert.id,
         "api-token": token.id,
         "model-artifact": create_artifact(acme, cameras=(acme.camera.id,)).id,
+        "audit-entry": acme_audit_ids(acme)[0],
     }
+
+
+def acme_audit_ids(acme: World) -> list[int]:
+    """Acme's audit entries (victims() creates owen's API token, which is audited)."""
+    from compliance.models import AuditEntry
+
+    with tenant_scope(acme.tenant.id):
+        return list(AuditEntry.objects.order_by("seq").values_list("id", flat=True))
 
 
 def allowed_requests(acme: World) -> dict[tuple[str, str], dict]:
@@ -117,6 +126,7 @@ def allowed_requests(acme: World) -> dict[tuple[str, str], dict]:
         ("api-token-detail", "delete"): {},
         ("model-artifact-detail", "get"): {}, ("model-artifact-detail", "patch"): {"cameras": [camera]},
         ("model-artifact-detail", "delete"): {},
+        ("audit-entry-detail", "get"): {},
     }
 
 
@@ -180,6 +190,7 @@ def test_list_routes_never_show_another_tenants_rows(acme, globex_all_roles, cap
     acme_ids["site"].add(acme.other_site.id)
     acme_ids["alert"].add(acme.other_alert.id)
     acme_ids["membership"] |= set(acme.membership_ids)
+    acme_ids["audit-entry"] = set(acme_audit_ids(acme))
     list_routes = [r for r in api_routes() if r.name.endswith("-list")]
     checked = 0
     for route in list_routes:
@@ -197,6 +208,34 @@ def test_list_routes_never_show_another_tenants_rows(acme, globex_all_roles, cap
             checked += 1
     with capsys.disabled():
         print(f"\nList isolation: {len(list_routes)} list routes x {len(globex_all_roles)} roles, {checked} checked")
+
+
+def test_audit_export_never_holds_another_tenants_entries(acme, globex_all_roles, capsys):  # noqa: ANN001
+    """The export route takes no id: another tenant's roles get 404 naming acme, their own log (or
+    403 by role) without; acme's compliance officer and owner export acme's (positive control)."""
+    import json
+
+    acme_ids = set(acme_audit_ids(acme)) or {0}
+    victims(acme)  # owen's audited token: acme's log is not empty
+    checked = 0
+    for user in globex_all_roles:
+        client = client_for(user)
+        assert client.get("/api/v1/audit/export/", HTTP_X_TENANT="acme").status_code == 404
+        response = client.get("/api/v1/audit/export/")
+        if user.username.endswith((Role.OPERATOR, Role.VIEWER)):
+            assert response.status_code == 403, (user.username, response.status_code)
+            continue
+        assert response.status_code == 200, (user.username, response.status_code)
+        lines = [json.loads(line) for line in b"".join(response.streaming_content).splitlines()]
+        assert {r["tenant"] for r in lines} == {Membership.unscoped_objects.get(user=user).tenant_id}
+        checked += 1
+    for name in ("carl", "owen"):
+        response = client_for(acme.users[name]).get("/api/v1/audit/export/")
+        assert response.status_code == 200
+        lines = [json.loads(line) for line in b"".join(response.streaming_content).splitlines()]
+        assert {r["tenant"] for r in lines} == {acme.tenant.id} and lines[-1]["entries"] >= len(acme_ids)
+    with capsys.disabled():
+        print(f"\nBOLA audit export: {len(globex_all_roles)} roles of another tenant 404, {checked} own exports clean")
 
 
 def test_tenant_header_naming_another_tenant_is_404(acme, globex):  # noqa: ANN001

@@ -110,6 +110,26 @@ if not (EDGE_CONFIG_SIGNING_KEYS or EDGE_CONFIG_SIGNING_KEY):
         hashlib.sha256(b"vadcloud-edge-config-dev:" + SECRET_KEY.encode()).digest()).decode()
     EDGE_CONFIG_KEY_ID = "dev"
 
+# Ed25519 key that signs the audit log's checkpoints and export manifests (compliance.audit_signing):
+# AUDIT_SIGNING_KEY (base64 raw 32 bytes) + AUDIT_KEY_ID, or a ring AUDIT_SIGNING_KEYS "kid1:b64,kid2:b64"
+# (the first signs, all are published at /api/v1/audit/public-keys/). DEBUG without one: a dev key
+# derived from SECRET_KEY; production without one: checkpoints and exports fail naming the setting.
+AUDIT_SIGNING_KEYS = env_str("AUDIT_SIGNING_KEYS")
+AUDIT_SIGNING_KEY = env_str("AUDIT_SIGNING_KEY")
+AUDIT_KEY_ID = env_str("AUDIT_KEY_ID", "a1")
+if not (AUDIT_SIGNING_KEYS or AUDIT_SIGNING_KEY) and DEBUG:
+    AUDIT_SIGNING_KEY = base64.b64encode(hashlib.sha256(b"vadcloud-audit-dev:" + SECRET_KEY.encode()).digest()).decode()
+    AUDIT_KEY_ID = "dev"
+# The audit log is kept at least this long (EU AI Act Art. 26(6): deployer logs >= 6 months); nothing
+# in the application deletes entries (append-only; a PostgreSQL trigger refuses DELETE).
+try:
+    AUDIT_RETENTION_DAYS = int(env_str("AUDIT_RETENTION_DAYS", "400"))
+except ValueError:
+    raise ValueError(f"AUDIT_RETENTION_DAYS must be a whole number of days, got {env_str('AUDIT_RETENTION_DAYS')!r}") from None
+if AUDIT_RETENTION_DAYS < 183:
+    raise ValueError(f"AUDIT_RETENTION_DAYS={AUDIT_RETENTION_DAYS} is below the 6-month minimum (183 days)")
+AUDIT_CHECKPOINT_EVERY_S = float(env_str("AUDIT_CHECKPOINT_EVERY_S", "3600"))  # beat: signed checkpoints
+
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "testserver"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
@@ -142,6 +162,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "compliance.middleware.AuditIpMiddleware",  # the client IP of audit entries recorded by the request
     "tenants.middleware.TenantScopeMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -284,6 +305,8 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # Static entries; the DatabaseScheduler copies them into django_celery_beat's tables on start.
 CELERY_BEAT_SCHEDULE = {
     "fleet-health-sweep": {"task": "detection.fleet_health_sweep_all", "schedule": EDGE_OFFLINE_CHECK_S},
+    "audit-checkpoints": {"task": "compliance.audit_tasks.platform_audit_checkpoints",
+                          "schedule": AUDIT_CHECKPOINT_EVERY_S},
 }
 CELERY_TIMEZONE = TIME_ZONE
 

@@ -8,6 +8,7 @@ api_v1 = [
     path("", include("tenants.api.urls")),
     path("", include("cameras.api.urls")),
     path("", include("detection.api.urls")),
+    path("", include("compliance.audit_urls")),  # audit log: search, export, public keys
 ]
 
 urlpatterns = [
