@@ -81,7 +81,7 @@ def _camera(spec: Any, local: CameraConfig | None, timezone: str) -> CameraConfi
                 timezone=timezone)
     cloud_models = getattr(spec, "models", None)  # where the signed config names the camera's models
     if cloud_models is not None:
-        base["models"] = [m if isinstance(m, dict) else m.model_dump(mode="json", exclude_none=True)
+        base["models"] = [m if isinstance(m, dict) else m.model_dump(mode="json", exclude_unset=True)
                           for m in cloud_models]
     base.setdefault("fps", spec.fps)
     return CameraConfig.model_validate(base)
@@ -109,7 +109,15 @@ def cameras_from_config(config: Any, local: AgentConfig) -> tuple[list[CameraCon
 def policy_from_config(config: Any, local: Policy) -> Policy:
     """The policy the cameras run under: forbidden is the union of the local and the cloud's list;
     biometric capabilities allowed only as the cloud's resolved policy allows (when it says)."""
-    cloud = config.privacy_policy
+    return _merged(config.privacy_policy, local)
+
+
+def camera_policies(config: Any, local: Policy) -> dict[str, Policy]:
+    """Camera id -> its own policy, for cameras whose spec carries one (merged like the device's)."""
+    return {spec.id: _merged(spec.policy, local) for spec in config.cameras if getattr(spec, "policy", None)}
+
+
+def _merged(cloud: Any, local: Policy) -> Policy:
     forbidden = frozenset(local.forbidden_capabilities) | frozenset(cloud.forbidden_capabilities)
     allowed = getattr(cloud, "allowed_biometric", None)
     allowed_set = frozenset(local.allowed_biometric) if allowed is None else frozenset(allowed)
@@ -200,7 +208,8 @@ class EdgeControl:
             self.runner.unloaded.clear()  # an unload lasts until the next config
         t0 = time.monotonic()
         done = self.runner.reconcile(cameras, policy_from_config(config, self.local.policy), version=version,
-                                     restart_all=restart_all, unbuildable=failed)
+                                     restart_all=restart_all, unbuildable=failed,
+                                     policies=camera_policies(config, self.local.policy))
         for camera_id, reason in failed.items():
             log.error("camera failed", extra={"camera_id": camera_id, "detail": reason})
             self.emit(StreamStatus(camera_id=camera_id, status="failed", ts=time.time(), detail=reason[:500]))
@@ -269,4 +278,4 @@ class _CommandFailed(Exception):
     pass
 
 
-__all__ = ["BIOMETRIC_DIR", "EdgeControl", "cameras_from_config", "policy_from_config"]
+__all__ = ["BIOMETRIC_DIR", "EdgeControl", "camera_policies", "cameras_from_config", "policy_from_config"]

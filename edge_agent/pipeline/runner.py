@@ -155,6 +155,7 @@ class Runner:
         self.applied_version: int | None = None  # the cloud config version in force (None: local config)
         self.unloaded: dict[str, set[str]] = {}  # camera id -> model names stopped until the next config
         self.unbuildable: dict[str, str] = {}  # configured cameras that could not be built (id -> reason)
+        self.policies: dict[str, Policy] = {}  # camera id -> its own policy (else agent.policy)
         self._jobs: queue.Queue[Callable[[], None]] = queue.Queue()
         self.workers = [self._worker(cam) for cam in agent.cameras]
 
@@ -188,19 +189,21 @@ class Runner:
                 return
 
     def reconcile(self, cameras: list[CameraConfig], policy: Policy, *, version: int | None = None,
-                  restart_all: bool = False, unbuildable: dict[str, str] | None = None) -> dict[str, list[str]]:
+                  restart_all: bool = False, unbuildable: dict[str, str] | None = None,
+                  policies: dict[str, Policy] | None = None) -> dict[str, list[str]]:
         """Make the running cameras ``cameras`` under ``policy``. Call on the runner's thread
         (:meth:`submit`) or before :meth:`run`. Returns the camera ids started, stopped,
         restarted and left running. ``unbuildable``: camera id -> reason for configured cameras
-        that could not even be described (shown as failed in heartbeats)."""
+        that could not even be described (shown as failed in heartbeats). ``policies``: camera id ->
+        that camera's own policy (else ``policy``); a camera restarts when its policy changes."""
         self.unbuildable = dict(unbuildable or {})
-        policy_changed = policy != self.agent.policy
+        self.policies = dict(policies or {})
         self.agent = self.agent.model_copy(update={"policy": policy, "cameras": list(cameras)})
         wanted = {c.id: self._effective(c) for c in cameras}
         running = {w.camera.id: w for w in self.workers}
         out: dict[str, list[str]] = {"started": [], "stopped": [], "restarted": [], "unchanged": []}
         halt = [w for cid, w in running.items()
-                if cid not in wanted or restart_all or policy_changed or w.camera != wanted[cid]]
+                if cid not in wanted or restart_all or w.camera != wanted[cid] or w.policy != self._policy(cid, policy)]
         for w in halt:
             w.stop()
         for w in halt:
@@ -214,7 +217,7 @@ class Runner:
                 workers.append(running[cid])
                 out["unchanged"].append(cid)
                 continue
-            worker = CameraWorker(cam, self.agent, self._emit, self.max_frames, policy=policy)
+            worker = CameraWorker(cam, self.agent, self._emit, self.max_frames, policy=self._policy(cid, policy))
             workers.append(worker)
             if cid not in running:
                 out["started"].append(cid)
@@ -232,7 +235,10 @@ class Runner:
         """Stop running ``model`` on ``camera_id`` until the next config (restarts that camera only)."""
         self.unloaded.setdefault(camera_id, set()).add(model)
         self.reconcile(list(self.agent.cameras), self.agent.policy, version=self.applied_version,
-                       unbuildable=self.unbuildable)
+                       unbuildable=self.unbuildable, policies=self.policies)
+
+    def _policy(self, camera_id: str, default: Policy) -> Policy:
+        return self.policies.get(camera_id, default)
 
     def set_frame_tap(self, tap: FrameTap | None) -> None:
         """Show every camera's raw frames to ``tap`` (the scene-image capture), from now on."""
