@@ -7,6 +7,8 @@
 - ``GET /edge/dist/<wheel>``: the agent wheel built from ``edge_agent/`` (``cameras.edge_dist``).
 - ``GET /edge/whoami``: device-signed (``cameras.edge_auth``) -> ``{device_id, name, site_id}``: the
   agent's check that its key is still accepted.
+- ``POST /edge/cameras/<id>/scene-image``: device-signed JPEG body, the camera's scene reference image
+  (``cameras.scene_images``; only where the site allows it).
 
 Errors are JSON ``{"detail": ...}`` (or field -> messages) with the status of ``tenants.errors``.
 """
@@ -25,7 +27,7 @@ from django.urls import path
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from cameras import edge_auth, edge_dist, services
+from cameras import edge_auth, edge_dist, scene_images, services
 from tenants.errors import VadError
 
 log = logging.getLogger(__name__)
@@ -130,9 +132,31 @@ def whoami(request: HttpRequest, device: Any) -> JsonResponse:
     return JsonResponse({"device_id": device.id, "name": device.name, "site_id": device.site_id})
 
 
+@edge_auth.device_view
+def _scene_image_store(request: HttpRequest, device: Any, camera_id: int) -> JsonResponse:
+    camera = scene_images.camera_scene_image_store(device=device, camera_id=camera_id, data=request.body)
+    return JsonResponse({"camera_id": camera.id, "scene_image_at": camera.scene_image_at.isoformat(),
+                         "bytes": len(request.body)}, status=201)
+
+
+@csrf_exempt  # the device signature is the credential (edge_auth.device_view)
+@require_POST
+def scene_image_upload(request: HttpRequest, camera_id: int) -> JsonResponse:
+    """``POST /edge/cameras/<id>/scene-image``: the device's JPEG for one of its cameras
+    (cameras.scene_images: 403 when the site does not allow it, 404 for another device's camera,
+    413 above the size cap, 400 for a body that is not a JPEG)."""
+    length = str(request.META.get("CONTENT_LENGTH") or "0")
+    if not length.isdigit():
+        return _error(400, {"detail": "Content-Length must be a number of bytes"})
+    if int(length) > scene_images.MAX_SCENE_IMAGE_BYTES:
+        return _error(413, {"detail": f"scene image larger than {scene_images.MAX_SCENE_IMAGE_BYTES} bytes"})
+    return _scene_image_store(request, camera_id=camera_id)
+
+
 urlpatterns = [
     path("enroll", enroll, name="edge-enroll"),
     path("whoami", whoami, name="edge-whoami"),
+    path("cameras/<int:camera_id>/scene-image", scene_image_upload, name="edge-scene-image"),
     path("install.sh", install_script, name="edge-install-script"),
     path("dist/", dist_index, name="edge-dist-index"),
     path("dist/<str:name>", dist_file, name="edge-dist-file"),

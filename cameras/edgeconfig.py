@@ -79,6 +79,8 @@ def _camera(camera: Camera, zones: list[Zone]) -> dict[str, Any]:
         "id": str(camera.pk), "name": camera.name, "stream_url": camera.stream_url or "",
         "width": camera.width, "height": camera.height, "fps": float(camera.fps),
         "scene_class": camera.scene_class, "enabled": camera.enabled,
+        "scene_image_requested_at": (camera.scene_image_requested_at.timestamp()
+                                     if camera.scene_image_requested_at else None),
         "zones": [_zone(z) for z in zones],
     }
 
@@ -102,7 +104,7 @@ def device_config(*, device: EdgeDevice) -> dict[str, Any]:
             "schema": CONFIG_SCHEMA_VERSION,
             "device_id": device.pk,
             "site": {"id": str(site.pk), "name": site.name, "timezone": site.timezone,
-                     "jurisdiction": site.jurisdiction},
+                     "jurisdiction": site.jurisdiction, "scene_images_allowed": site.scene_images_allowed},
             "cameras": [_camera(c, zones[c.pk]) for c in cameras],
             "shifts": [_shift(s) for s in shifts],
             "model_bundles": model_bundles_for_device(device=device),

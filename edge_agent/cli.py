@@ -139,6 +139,22 @@ def _on_signals(stop: Callable[[], None]) -> Callable[[], None]:
     return lambda: [signal.signal(sig, h) for sig, h in old.items()] and None
 
 
+def _scene_images(sink: _Sink) -> Any:
+    """The frame tap that takes each requested camera's scene image (edge_agent.scene) and uploads
+    it, device-signed, to ``/edge/cameras/<id>/scene-image``."""
+    from edge_agent.scene import SceneImages
+    from edge_agent.transport.http import signed_request
+
+    device = sink.sender.device
+
+    def upload(camera_id: str, jpeg: bytes) -> None:
+        with signed_request(device, "POST", f"/edge/cameras/{camera_id}/scene-image", jpeg,
+                            headers={"Content-Type": "image/jpeg"}):
+            pass
+
+    return SceneImages(upload, lambda: sink.config.current if sink.config is not None else None)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     import threading
 
@@ -160,6 +176,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                             outbox_stats=sink.stats, heartbeat_extra=control.heartbeat_extra if control else None)
             if control is not None:
                 control.attach(runner)  # pushed configs reconcile the running cameras, commands run here
+            if sink.sender is not None:  # enrolled: the scene images the signed config asks for
+                runner.set_frame_tap(_scene_images(sink))
             restore = _on_signals(runner.stop)
             try:
                 runner.run(heartbeat_s=args.heartbeat_s, keep_running=waiting)

@@ -63,6 +63,7 @@ class CameraSpec(_Strict):
     scene_class: Literal["indoor", "outdoor", "parking", "retail"]
     enabled: bool
     zones: list[ZoneSpec] = Field(default_factory=list)
+    scene_image_requested_at: float | None = None  # epoch s: upload a scene image (edge_agent.scene)
 
 
 class ShiftSpec(_Strict):
@@ -78,6 +79,7 @@ class SiteSpec(_Strict):
     name: Name
     timezone: Name  # IANA name; shifts are in this zone
     jurisdiction: Annotated[str, Field(min_length=2, max_length=10)]
+    scene_images_allowed: bool = False  # the site lets a face-blurred background image leave it
 
 
 class BundleRef(_Strict):

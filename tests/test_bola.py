@@ -114,6 +114,7 @@ def allowed_requests(acme: World) -> dict[tuple[str, str], dict]:
         ("camera-detail", "get"): {}, ("camera-detail", "patch"): {"fps": 5},
         ("camera-detail", "put"): {"site": site, "name": "Entrance 2", "device": acme.device.id},
         ("camera-detail", "delete"): {},
+        ("camera-scene_image", "get"): {}, ("camera-scene_image_request", "post"): {},
         ("zone-detail", "get"): {}, ("zone-detail", "patch"): {"name": "Door 3"}, ("zone-detail", "put"): zone,
         ("zone-detail", "delete"): {},
         ("device-detail", "get"): {}, ("device-detail", "patch"): {"name": "box-2"},
@@ -146,8 +147,23 @@ def globex_all_roles(globex: World) -> list:
     return users
 
 
+@pytest.fixture
+def acme_scene_image(acme: World, settings, tmp_path) -> None:  # noqa: ANN001
+    """Acme's site allows scene images and its camera has one (the scene-image routes' controls)."""
+    from django.core.files.base import ContentFile
+
+    from cameras.models import Camera
+    from tenants.models import Site
+
+    settings.MEDIA_ROOT = tmp_path / "media"
+    with tenant_scope(acme.tenant.id):
+        Site.objects.filter(id=acme.site.id).update(scene_images_allowed=True)
+        camera = Camera.objects.get(id=acme.camera.id)
+        camera.scene_image.save("bola.jpg", ContentFile(b"\xff\xd8\xff\xe0 not decoded when served"))
+
+
 def test_every_id_route_answers_404_to_every_role_of_another_tenant_and_works_for_its_own(
-        acme, globex_all_roles, capsys):  # noqa: ANN001
+        acme, globex_all_roles, capsys, acme_scene_image):  # noqa: ANN001
     targets = victims(acme)
     allowed = allowed_requests(acme)
     id_routes = [r for r in api_routes() if r.needs_pk]
@@ -236,6 +252,32 @@ def test_audit_export_never_holds_another_tenants_entries(acme, globex_all_roles
         assert {r["tenant"] for r in lines} == {acme.tenant.id} and lines[-1]["entries"] >= len(acme_ids)
     with capsys.disabled():
         print(f"\nBOLA audit export: {len(globex_all_roles)} roles of another tenant 404, {checked} own exports clean")
+
+
+def test_edge_scene_image_upload_is_404_for_another_tenants_device_and_works_for_the_owner(
+        acme, globex, acme_scene_image):  # noqa: ANN001
+    """The device-signed /edge/ upload route: globex's enrolled device cannot write acme's camera."""
+    import cv2
+    import numpy as np
+    from django.test import Client
+
+    from edge_agent.transport.http import sign_headers
+    from tests.cameras.test_edge_auth import enroll, meta
+
+    ok, buf = cv2.imencode(".jpg", np.zeros((8, 8, 3), np.uint8))
+    body = buf.tobytes()
+
+    def post(box, camera_id: int) -> int:  # noqa: ANN001
+        path = f"/edge/cameras/{camera_id}/scene-image"
+        headers = sign_headers(box, "POST", "http://testserver" + path, body)
+        return Client().generic("POST", path, body, content_type="image/jpeg", **meta(headers)).status_code
+
+    with tenant_scope(globex.tenant.id):
+        from tenants.models import Site
+
+        Site.objects.filter(id=globex.site.id).update(scene_images_allowed=True)
+    assert post(enroll(globex), acme.camera.id) == 404
+    assert post(enroll(acme), acme.camera.id) == 201
 
 
 def test_tenant_header_naming_another_tenant_is_404(acme, globex):  # noqa: ANN001

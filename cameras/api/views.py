@@ -4,12 +4,13 @@ import shlex
 
 from django.conf import settings
 from django.db.models import QuerySet
+from django.http import HttpResponse
 from drf_spectacular.utils import extend_schema
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from cameras import selectors, services
+from cameras import scene_images, selectors, services
 from cameras.api.serializers import (
     CameraSerializer,
     DeviceSerializer,
@@ -51,6 +52,20 @@ class CameraViewSet(SiteLimitedViewSet):
 
     def perform_destroy(self, instance: Camera) -> None:
         services.camera_delete(member=self.membership, camera_id=instance.id)
+
+    @extend_schema(request=None, responses={(200, "image/jpeg"): bytes})
+    @action(detail=True, methods=["get"], url_path="scene-image", url_name="scene_image")
+    def scene_image(self, request: Request, pk: str | None = None) -> HttpResponse:
+        """The camera's scene reference image (JPEG, faces blurred on the edge); 404 if none yet."""
+        data = scene_images.camera_scene_image_read(member=self.membership, camera_id=self.get_object().id)
+        return HttpResponse(data, content_type="image/jpeg", headers={"Cache-Control": "private, no-store"})
+
+    @extend_schema(request=None, responses={202: CameraSerializer})
+    @action(detail=True, methods=["post"], url_path="scene-image/request", url_name="scene_image_request")
+    def scene_image_request(self, request: Request, pk: str | None = None) -> Response:
+        """Ask the camera's edge device for a new scene image (409 unless the site allows them)."""
+        camera = scene_images.camera_scene_image_request(member=self.membership, camera_id=self.get_object().id)
+        return Response(CameraSerializer(camera, context=self.get_serializer_context()).data, status=202)
 
 
 class ZoneViewSet(SiteLimitedViewSet):
