@@ -17,7 +17,7 @@ from tests.conftest import World, client_for
 def fill_chain(world: World, count: int = 6, checkpoint_every: int = 3) -> None:
     """``count`` entries with a signed checkpoint after every ``checkpoint_every`` of them."""
     for n in range(1, count + 1):
-        audit_record(tenant_id=world.tenant.id, action="test.change", actor=world.users["alice"],
+        audit_record(tenant_id=world.tenant.id, action="test.change", actor=next(iter(world.users.values())),
                      target=world.site, before={"n": n - 1, "name": "Café ü"}, after={"n": n}, ip="192.0.2.7", note=n)
         if n % checkpoint_every == 0:
             checkpoint_create(tenant_id=world.tenant.id)
