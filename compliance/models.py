@@ -103,3 +103,144 @@ class AuditCheckpoint(AppendOnly):
 
 
 # === end of audit log ==========================================================================
+
+
+# === Exports, retention, erasure (compliance/dpia.py, records.py, exports.py, retention.py, erasure.py) ==
+
+
+class Dpia(TenantOwned):
+    """One version of the tenant's DPIA, generated from the live configuration (GDPR Art. 35(7)).
+
+    ``config_snapshot`` holds the configuration sections the DPIA describes and
+    ``config_fingerprint`` their SHA-256; a later change of the live configuration makes the
+    version stale (``compliance.dpia.dpia_staleness`` says what changed).
+    """
+
+    version = models.PositiveIntegerField()
+    content = models.JSONField()
+    config_snapshot = models.JSONField()
+    config_fingerprint = models.CharField(max_length=64)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    signed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                                  related_name="+")
+    signed_by_name = models.CharField(max_length=200, blank=True)  # the DPO's name as printed on the sign-off
+    signed_at = models.DateTimeField(null=True, blank=True)
+    dpo_opinion = models.TextField(blank=True)
+    review_date = models.DateField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["tenant", "version"], name="dpia_version_unique_per_tenant")]
+        ordering = ["-version"]
+
+    def __str__(self) -> str:
+        return f"DPIA v{self.version} of tenant {self.tenant_id}"
+
+
+class ExportKind(models.TextChoices):
+    DPIA_PDF = "dpia_pdf", "DPIA (PDF)"
+    DPIA_JSON = "dpia_json", "DPIA (JSON)"
+    RECORDS_CSV = "records_csv", "Record of processing, Art. 30 (CSV)"
+    RECORDS_PDF = "records_pdf", "Record of processing, Art. 30 (PDF)"
+
+
+class ExportStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+class ExportJob(TenantOwned):
+    """A long export run by a Celery task; the file goes to default storage (filesystem or S3)."""
+
+    kind = models.CharField(max_length=16, choices=ExportKind.choices)
+    dpia = models.ForeignKey(Dpia, on_delete=models.CASCADE, null=True, blank=True, related_name="exports")
+    status = models.CharField(max_length=16, choices=ExportStatus.choices, default=ExportStatus.PENDING)
+    progress = models.PositiveSmallIntegerField(default=0)  # percent
+    file_name = models.CharField(max_length=300, blank=True)  # the storage name
+    sha256 = models.CharField(max_length=64, blank=True)
+    error = models.TextField(blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"export {self.kind} #{self.pk} ({self.status})"
+
+
+class RetentionSettings(TenantOwned):
+    """The tenant's own retention periods, in days; the jurisdictions' ceilings cap them."""
+
+    alert_metadata_days = models.PositiveIntegerField(default=90)
+    scene_image_days = models.PositiveIntegerField(default=3)
+    biometric_template_days = models.PositiveIntegerField(default=365)
+    updated_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["tenant"], name="retention_settings_one_per_tenant")]
+
+    def __str__(self) -> str:
+        return f"retention of tenant {self.tenant_id}"
+
+
+class LegalHold(TenantOwned):
+    """Data of a camera (or of every camera of a site) in [starts_at, ends_at] must not be deleted."""
+
+    camera = models.ForeignKey("cameras.Camera", on_delete=models.CASCADE, null=True, blank=True, related_name="+")
+    site = models.ForeignKey("tenants.Site", on_delete=models.CASCADE, null=True, blank=True, related_name="+")
+    reason = models.TextField()
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField(null=True, blank=True, help_text="None: open-ended")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    released_at = models.DateTimeField(null=True, blank=True)
+    released_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                                    related_name="+")
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(models.Q(camera__isnull=False, site__isnull=True)
+                           | models.Q(camera__isnull=True, site__isnull=False)),
+                name="legal_hold_camera_xor_site"),
+        ]
+
+    def __str__(self) -> str:
+        return f"legal hold #{self.pk}"
+
+
+class ErasureBasis(models.TextChoices):
+    GDPR_ART17 = "gdpr_art17", "GDPR Art. 17 (right to erasure)"
+    BIPA_DESTRUCTION = "bipa_destruction", "740 ILCS 14/15(a) (BIPA destruction)"
+    OTHER = "other", "Other (stated in the reason)"
+
+
+class ErasureRequest(TenantOwned):
+    """An executed erasure of a camera's alerts in a time range, with its proof of deletion."""
+
+    camera = models.ForeignKey("cameras.Camera", on_delete=models.SET_NULL, null=True, related_name="+")
+    camera_name = models.CharField(max_length=200)  # kept when the camera goes
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField()
+    basis = models.CharField(max_length=32, choices=ErasureBasis.choices)
+    reason = models.TextField(blank=True)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    executed_at = models.DateTimeField(null=True, blank=True)
+    deleted_count = models.PositiveIntegerField(default=0)
+    deleted_ids_sha256 = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"erasure request #{self.pk}"
+
+
+# === end of exports, retention, erasure ========================================================

@@ -96,7 +96,8 @@ class Tally:
 
 
 def no_globex_leak(ctx, response, case) -> bool | None:  # noqa: ANN001  (schemathesis check signature)
-    if MARKER.lower() in response.text.lower():
+    body = response.content.decode("utf-8", "replace")  # binary exports (PDF) are not UTF-8
+    if MARKER.lower() in body.lower():
         raise AssertionError(f"response contains globex data (marker {MARKER})")
     return None
 

@@ -307,6 +307,9 @@ CELERY_BEAT_SCHEDULE = {
     "fleet-health-sweep": {"task": "detection.fleet_health_sweep_all", "schedule": EDGE_OFFLINE_CHECK_S},
     "audit-checkpoints": {"task": "compliance.audit_tasks.platform_audit_checkpoints",
                           "schedule": AUDIT_CHECKPOINT_EVERY_S},
+    # compliance.retention: expired alerts of every tenant, in batches, legal holds honoured
+    "retention-purge": {"task": "compliance.retention_purge_all",
+                        "schedule": float(env_str("RETENTION_PURGE_EVERY_S", "3600"))},
 }
 CELERY_TIMEZONE = TIME_ZONE
 
