@@ -24,8 +24,10 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import lzma
 import secrets
 import tarfile
+import zlib
 from collections.abc import Iterable
 from typing import IO, Any
 
@@ -52,6 +54,7 @@ MANIFEST = "manifest.json"
 MAX_MANIFEST_BYTES = 1024 * 1024
 UNPACKED_FACTOR = 4  # the files inside may add up to this many times the upload cap
 CHUNK = 1 << 20
+ARCHIVE_ERRORS = (tarfile.TarError, EOFError, OSError, zlib.error, lzma.LZMAError)
 
 
 class BundleTooLarge(VadError):
@@ -133,6 +136,13 @@ def _sha256_of(fh: IO[bytes]) -> tuple[str, int]:
 
 def bundle_inspect(fh: IO[bytes]) -> dict[str, Any]:
     """The checked ``manifest.json`` of the bundle in ``fh`` as a dict; ``InvalidInput`` otherwise."""
+    try:
+        return _inspect(fh)
+    except ARCHIVE_ERRORS as err:  # corrupt compressed data surfaces wherever it is first read
+        raise _bad(f"the bundle archive is truncated or corrupt ({type(err).__name__}: {err})") from None
+
+
+def _inspect(fh: IO[bytes]) -> dict[str, Any]:
     from edge_agent.models.bundle import Manifest  # the agent's own schema: one definition
 
     try:
@@ -186,6 +196,10 @@ def bundle_inspect(fh: IO[bytes]) -> dict[str, Any]:
         unlisted = sorted(n for n in files if n.startswith("models/") and n not in listed)
         if unlisted:
             raise _bad(f"files not listed in {MANIFEST}: {unlisted}")
+        stream = tar.fileobj
+        assert stream is not None
+        while stream.read(CHUNK):  # to the end: gzip checks its CRC and length only there
+            pass
     return json.loads(manifest.model_dump_json())
 
 

@@ -37,6 +37,20 @@ def _fast_password_hashing(settings) -> None:  # noqa: ANN001
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _bundles_outside_the_repo(tmp_path_factory) -> Iterator[None]:  # noqa: ANN001
+    """Model bundles a test uploads go to a temporary directory, never into MEDIA_ROOT."""
+    from django.conf import settings
+    from django.test import override_settings
+
+    root = tmp_path_factory.mktemp("bundles")
+    override = override_settings(STORAGES={**settings.STORAGES, "bundles": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(root)}}})
+    override.enable()
+    yield
+    override.disable()
+
+
 def make_user(username: str):  # noqa: ANN201
     return get_user_model().objects.create_user(username=username, email=f"{username}@example.com", password="pw-123456!")
 

@@ -189,3 +189,16 @@ def test_the_list_query_count_is_pinned(acme, django_assert_num_queries):  # noq
         upload(acme.users["alice"], version=version, cameras=[acme.camera.id])
     with django_assert_num_queries(6):
         assert len(client.get(URL).json()["results"]) == 4
+
+
+def test_a_truncated_or_bit_flipped_archive_is_a_400_never_a_500(acme, storage_dir):  # noqa: ANN001
+    data = bundle_bytes()
+    broken = [data[:n] for n in (10, len(data) // 3, len(data) // 2, len(data) - 9)]
+    start = data.index(b"\0", 10) + 1  # past the gzip header's file name (no checksum covers it)
+    broken += [data[:i] + bytes([data[i] ^ 0x5A]) + data[i + 1:] for i in range(start, len(data), 37)]
+    for case in broken:
+        response = upload(acme.users["alice"], case)
+        assert response.status_code == 400, (len(case), response.content[:200])
+        assert response.json()["file"], response.json()
+    assert stored_files(storage_dir) == []
+    assert upload(acme.users["alice"]).status_code == 201  # positive control
