@@ -319,6 +319,8 @@ def device_enrollment_token_create(*, member: Membership, device_id: int) -> tup
             tenant_id=member.tenant_id, device=device, token_hash=_enrollment_token_hash(secret),
             created_by_id=member.user_id,
             expires_at=now + timedelta(seconds=int(getattr(settings, "EDGE_ENROLLMENT_TTL_S", 3600))))
+        audit_record(tenant_id=device.tenant_id, action="device.enrollment_token", actor=member, target=device,
+                     after={"expires_at": token.expires_at})
     return token, secret
 
 

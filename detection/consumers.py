@@ -22,6 +22,7 @@ from asgiref.sync import async_to_sync
 from channels.generic.websocket import JsonWebsocketConsumer
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from compliance.audit import audit_ip
 from detection import services
 from detection.api.serializers import AlertSerializer
 from detection.live import alert_group
@@ -160,7 +161,7 @@ class AlertWallConsumer(JsonWebsocketConsumer):
             return
         service = services.alert_acknowledge if kind == "acknowledge" else services.alert_dismiss
         try:
-            with tenant_scope(self.tenant_id):
+            with tenant_scope(self.tenant_id), audit_ip((self.scope.get("client") or [None])[0]):
                 alert = service(member=member, alert_id=msg.alert_id, reason=msg.reason, note=msg.note)
                 payload = AlertSerializer(alert).data
         except VadError as err:

@@ -190,3 +190,33 @@ def test_export_jsonl_lines_are_canonical_json(acme):  # noqa: ANN001
     lines = b"".join(response.streaming_content).decode().splitlines()
     for line in lines:
         assert json.dumps(json.loads(line), sort_keys=True, separators=(",", ":"), ensure_ascii=False) == line
+
+
+@pytest.mark.django_db(transaction=True)
+def test_alert_dismissed_over_the_websocket_is_recorded(acme):  # noqa: ANN001
+    from asgiref.sync import async_to_sync
+
+    from tests.test_bola import ws_for
+
+    async def run() -> dict:
+        ws = await ws_for(acme.users["olga"])
+        await ws.send_json_to({"type": "dismiss", "alert_id": acme.alert.id, "reason": "false_alarm"})
+        reply = await ws.receive_json_from(timeout=5)
+        while reply["type"] == "alert":
+            reply = await ws.receive_json_from(timeout=5)
+        await ws.disconnect()
+        return reply
+
+    assert async_to_sync(run)()["type"] == "dismiss.ok"
+    [entry] = entries(acme, action="alert.dismiss")
+    assert entry.actor == "olga" and entry.after["reason_code"] == "false_alarm"
+
+
+def test_enrollment_token_and_revocation_are_recorded(acme):  # noqa: ANN001
+    alice = client_for(acme.users["alice"])
+    assert alice.post(f"/api/v1/devices/{acme.device.id}/enrollment/").status_code in (200, 201)
+    assert alice.post(f"/api/v1/devices/{acme.device.id}/revoke/").status_code == 200
+    [token] = entries(acme, action="device.enrollment_token")
+    [revoked] = entries(acme, action="device.revoke")
+    assert token.actor == revoked.actor == "alice"
+    assert revoked.before["revoked_at"] is None and revoked.after["status"] == "disabled"
