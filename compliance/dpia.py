@@ -157,11 +157,25 @@ def snapshot_diff(before: dict[str, Any], after: dict[str, Any]) -> list[dict[st
                 rows.append({"section": section, "item": label, "field": None,
                              "change": "added" if a is None else "removed", "before": a, "after": b})
                 continue
-            for field in sorted(set(a) | set(b)):
-                if a.get(field) != b.get(field):
-                    rows.append({"section": section, "item": label, "field": field, "change": "changed",
-                                 "before": a.get(field), "after": b.get(field)})
+            for field, old_value, new_value in _leaf_changes(a, b):
+                rows.append({"section": section, "item": label, "field": field, "change": "changed",
+                             "before": old_value, "after": new_value})
     return rows
+
+
+def _leaf_changes(a: Any, b: Any, prefix: str = "") -> list[tuple[str, Any, Any]]:
+    """``(dotted field, before, after)`` for each differing leaf (lists and scalars are leaves)."""
+    if not (isinstance(a, dict) and isinstance(b, dict)):
+        return [] if a == b else [(prefix, a, b)]
+    out = []
+    for key in sorted(set(a) | set(b)):
+        if a.get(key) != b.get(key):
+            path = f"{prefix}.{key}" if prefix else key
+            if isinstance(a.get(key), dict) and isinstance(b.get(key), dict):
+                out.extend(_leaf_changes(a[key], b[key], path))
+            else:
+                out.append((path, a.get(key), b.get(key)))
+    return out
 
 
 # --- the document ----------------------------------------------------------------------------

@@ -125,7 +125,8 @@ class DpiaViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _ComplianceV
 
     def get_serializer_context(self) -> dict[str, Any]:
         context = super().get_serializer_context()
-        if self.membership is not None and not getattr(self, "swagger_fake_view", False):
+        if (self.membership is not None and not getattr(self, "swagger_fake_view", False)
+                and self.action in ("list", "retrieve", "create", "sign")):
             live = dpia_services.config_snapshot(tenant_id=self.membership.tenant_id)
             context.update(live_snapshot=live, live_fingerprint=dpia_services.fingerprint(live))
         return context

@@ -162,3 +162,18 @@ def test_dpia_pdf_renders_a_page_that_is_not_blank(acme, tmp_path):  # noqa: ANN
     page = page_one_png(response.content, tmp_path)
     assert page.width > 300 and page.height > 400
     assert ink(page) > 0.01, "page 1 of the DPIA PDF is blank"
+
+
+def test_a_consent_on_file_changes_a_policy_decision_and_makes_the_dpia_stale(acme):  # noqa: ANN001
+    from tests.compliance.consent_factory import make_consent
+
+    made = create(acme)
+    make_consent(acme)  # a written release for biometric identification at the Illinois site
+    detail = client_for(acme.users["carl"]).get(f"/api/v1/dpias/{made['id']}/").json()
+    assert detail["stale"] is True
+    changes = {c["field"]: c for c in detail["changes"] if c["item"] == "Entrance"}
+    status = changes["policy.decisions.biometric_identification.status"]
+    assert (status["before"], status["after"]) == ("disabled", "allowed_with_consent")
+    assert "740 ILCS 14/15(b)" in changes["policy.decisions.biometric_identification.trace"]["before"]
+    forbidden = changes["policy.forbidden_capabilities"]
+    assert set(forbidden["before"]) - set(forbidden["after"]) == {"biometric_identification"}
