@@ -20,7 +20,6 @@ from tenants.models import Membership, Site
 from tenants.roles import Action, require
 from tenants.selectors import visibility
 
-
 # Fields kept in the audit log's before/after snapshots (compliance.audit); never the stream URL (a secret).
 CAMERA_AUDIT = ("site", "device", "name", "enabled", "scene_class", "width", "height", "fps")
 ZONE_AUDIT = ("camera", "name", "kind", "points", "loiter_seconds")

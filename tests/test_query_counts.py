@@ -26,6 +26,7 @@ PINNED = {
     "/api/v1/alerts/": 2,
     "/api/v1/tenants/": 3,
     "/api/v1/me/tokens/": 1,  # the caller's own tokens, one query (a short list, not paginated)
+    "/api/v1/audit/": 2,  # cursor pages, like alerts
 }
 
 

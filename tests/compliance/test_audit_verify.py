@@ -202,8 +202,8 @@ def test_csv_export_verifies_and_an_edit_is_caught(acme, api, tmp_path):  # noqa
 
 
 def test_ranged_export_verifies(acme, api, tmp_path):  # noqa: ANN001
-    from tenants.scope import tenant_scope
     from compliance.models import AuditEntry
+    from tenants.scope import tenant_scope
 
     fill_chain(acme, count=6, checkpoint_every=2)
     with tenant_scope(acme.tenant.id):
