@@ -204,6 +204,8 @@ def _check_entries(entries: list[dict[str, Any]], manifest: dict[str, Any]) -> N
         seq = entry.get("seq")
         if not isinstance(seq, int):
             raise Broken(f"an entry after seq {previous['seq'] if previous else 'start'} has no integer seq")
+        if unexpected := sorted(set(entry) - set(ENTRY_FIELDS) - {"record", "hash"}):
+            raise Broken(f"entry seq {seq}: unexpected fields {unexpected} (edited)")
         body = {name: entry.get(name) for name in ENTRY_FIELDS}
         if sha256_hex(canonical_json(body)) != entry.get("hash"):
             raise Broken(f"entry seq {seq}: its hash does not match its content (edited)")

@@ -65,6 +65,15 @@ def test_edited_entry_is_named(exported):  # noqa: ANN001
     assert "entry seq 3: its hash does not match its content (edited)" in result.stdout
 
 
+def test_field_added_to_an_entry_is_named(exported):  # noqa: ANN001
+    lines, key, tmp_path = exported
+    i = entry_index(lines, 2)
+    lines[i] = canonical_json(dict(json.loads(lines[i]), approved_by="dpo"))
+    result = run_verify(write(tmp_path, lines), key)
+    assert result.returncode == 1
+    assert "entry seq 2: unexpected fields ['approved_by'] (edited)" in result.stdout
+
+
 def test_edited_entry_with_recomputed_hash_breaks_the_next_link(exported):  # noqa: ANN001
     lines, key, tmp_path = exported
     i = entry_index(lines, 2)
