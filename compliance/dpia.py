@@ -117,7 +117,7 @@ def config_snapshot(*, tenant_id: int) -> dict[str, Any]:
             masks.setdefault(zone.camera_id, {}).setdefault(zone.kind, 0)
             masks[zone.camera_id][zone.kind] += 1
         cameras = {}
-        for camera in Camera.objects.order_by("pk"):
+        for camera in Camera.objects.select_related("site").order_by("pk"):
             site = sites[camera.site_id]
             cameras[str(camera.pk)] = {
                 "name": camera.name, "site": site.name, "enabled": camera.enabled,

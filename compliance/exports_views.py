@@ -126,7 +126,7 @@ class DpiaViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _ComplianceV
     def get_serializer_context(self) -> dict[str, Any]:
         context = super().get_serializer_context()
         if (self.membership is not None and not getattr(self, "swagger_fake_view", False)
-                and self.action in ("list", "retrieve", "create", "sign")):
+                and self.action in ("list", "retrieve", "sign")):
             live = dpia_services.config_snapshot(tenant_id=self.membership.tenant_id)
             context.update(live_snapshot=live, live_fingerprint=dpia_services.fingerprint(live))
         return context
@@ -138,7 +138,9 @@ class DpiaViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _ComplianceV
     @extend_schema(request=None, responses={201: DpiaDetailSerializer})
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         dpia = dpia_services.dpia_create(member=self.membership)
-        return Response(self.get_serializer(dpia).data, status=status.HTTP_201_CREATED)
+        fresh = {"live_snapshot": dpia.config_snapshot, "live_fingerprint": dpia.config_fingerprint}  # just taken
+        out = DpiaDetailSerializer(dpia, context={**self.get_serializer_context(), **fresh})
+        return Response(out.data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=DpiaSignSerializer, responses=DpiaDetailSerializer)
     @action(detail=True, methods=["post"])

@@ -15,7 +15,7 @@ from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
 from reportlab.lib.units import mm
-from reportlab.platypus import Flowable, PageBreak, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+from reportlab.platypus import Flowable, KeepTogether, PageBreak, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
 _STYLES = getSampleStyleSheet()
 _CELL = ParagraphStyle("cell", parent=_STYLES["BodyText"], fontSize=8, leading=10)
@@ -101,11 +101,12 @@ def dpia_pdf(document: dict[str, Any], *, fingerprint: str, stale: bool,
               _table(["Measure", "Detail"], [[m["measure"], m["detail"]] for m in document["measures"]], [0.2, 0.8])]
     if progress:
         progress(70)
-    story += [_p("7. Validation and sign-off", h2),
-              _table(["Status", "DPO", "Signed at", "Review date", "DPO opinion"],
-                     [[val["status"], val["dpo_name"] or "-", val["signed_at"] or "-", val["review_date"] or "-",
-                       val["dpo_opinion"] or "-"]], [0.14, 0.16, 0.2, 0.12, 0.38]),
-              Spacer(1, 6 * mm)]
+    story += [KeepTogether([
+        _p("7. Validation and sign-off", h2),
+        _table(["Status", "DPO", "Signed at", "Review date", "DPO opinion"],
+               [[val["status"], val["dpo_name"] or "-", val["signed_at"] or "-", val["review_date"] or "-",
+                 val["dpo_opinion"] or "-"]], [0.14, 0.16, 0.2, 0.12, 0.38]),
+    ]), Spacer(1, 6 * mm)]
     return _render(document["title"], story, f"DPIA v{document['version']} - {ctx['controller']['name']}")
 
 
