@@ -9,8 +9,11 @@ Owner, admin and compliance officer only (``Action.VIEW_AUDIT``, checked in the 
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
+from asgiref.sync import sync_to_async
+from django.core.handlers.asgi import ASGIRequest
 from django.db.models import QuerySet
 from django.http import StreamingHttpResponse
 from django.utils import timezone
@@ -99,11 +102,20 @@ class AuditExportApi(ScopedApiMixin, APIView):
         fmt = request.query_params.get("format", "jsonl")
         chunks = audit_export(member=self.membership, fmt=fmt, ts_from=window.validated_data.get("from"),
                               ts_to=window.validated_data.get("to"))
+        if isinstance(request._request, ASGIRequest):
+            chunks = _async_chunks(chunks)  # a sync iterator would be read whole into memory under ASGI
         stamp = timezone.now().strftime("%Y%m%dT%H%M%SZ")
         response = StreamingHttpResponse(chunks, content_type="text/csv; charset=utf-8" if fmt == "csv"
                                          else "application/x-ndjson; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="audit-{self.membership.tenant.slug}-{stamp}.{fmt}"'
         return response
+
+
+async def _async_chunks(chunks: Iterator[bytes]) -> AsyncIterator[bytes]:
+    """Pull the export's chunks one at a time on the sync thread (the ORM's connection)."""
+    step = sync_to_async(lambda: next(chunks, None), thread_sensitive=True)
+    while (chunk := await step()) is not None:
+        yield chunk
 
 
 class AuditPublicKeysApi(APIView):

@@ -220,3 +220,29 @@ def test_enrollment_token_and_revocation_are_recorded(acme):  # noqa: ANN001
     [revoked] = entries(acme, action="device.revoke")
     assert token.actor == revoked.actor == "alice"
     assert revoked.before["revoked_at"] is None and revoked.after["status"] == "disabled"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_export_streams_under_asgi_and_verifies(acme, api, tmp_path):  # noqa: ANN001
+    """Under ASGI (the production server) the export is an async stream, read chunk by chunk."""
+    from asgiref.sync import async_to_sync
+    from django.test import AsyncClient
+
+    from tests.compliance.audit_helpers import public_key_file, run_verify
+
+    fill_chain(acme, count=3)
+
+    async def run() -> tuple[bool, bytes]:
+        client = AsyncClient()
+        await client.aforce_login(acme.users["carl"])
+        response = await client.get("/api/v1/audit/export/")
+        assert response.status_code == 200
+        return response.is_async, b"".join([chunk async for chunk in response.streaming_content])
+
+    is_async, data = async_to_sync(run)()
+    assert is_async
+    path = tmp_path / "asgi.jsonl"
+    path.write_bytes(data)
+    result = run_verify(path, public_key_file(tmp_path, api))
+    # 3 filled + carl's auth.login (aforce_login sends user_logged_in) + audit.export
+    assert result.returncode == 0 and result.stdout.startswith("OK: 5 entries"), result.stdout + result.stderr
