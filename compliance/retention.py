@@ -11,8 +11,8 @@
   one audit entry per run with the counts. :func:`retention_purge_all` runs it for every tenant
   (the Celery beat job ``compliance.tasks.retention_purge_all_task``).
 
-Scene images and biometric templates are not stored in the cloud (only metadata leaves a site);
-their effective periods travel to the edge, which deletes them there.
+The purge also deletes the scene reference images (the one image that may leave a site) older
+than the effective scene-image period. Biometric templates are never stored in the cloud.
 """
 
 from __future__ import annotations
@@ -182,7 +182,8 @@ def retention_purge(*, tenant_id: int, now: datetime | None = None, batch_size: 
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     now = now or timezone.now()
-    days = retention_effective(tenant_id=tenant_id)["alert_metadata"]["effective_days"]
+    effective = retention_effective(tenant_id=tenant_id)
+    days = effective["alert_metadata"]["effective_days"]
     cutoff = now - timedelta(days=days)
     with tenant_scope(tenant_id):
         holds = list(active_holds())
@@ -198,11 +199,31 @@ def retention_purge(*, tenant_id: int, now: datetime | None = None, batch_size: 
                 Alert.objects.filter(pk__in=ids).delete()
             deleted += len(ids)
             batches += 1
+        scene = _purge_scene_images(now=now, days=effective["scene_images"]["effective_days"], holds=holds)
         counts = {"alerts_deleted": deleted, "alerts_held_back": held_back, "batches": batches,
                   "batch_size": batch_size, "alert_metadata_days": days, "cutoff": cutoff.isoformat(),
-                  "legal_holds": [h.pk for h in holds]}
+                  **scene, "legal_holds": [h.pk for h in holds]}
         audit_record(tenant_id=tenant_id, action="retention.purge", **counts)
     return counts
+
+
+def _purge_scene_images(*, now: datetime, days: int, holds: list[LegalHold]) -> dict[str, Any]:
+    """Delete the scene reference images (cameras.scene_images) stored longer than ``days``,
+    except those of a camera a legal hold covers (the camera, or its site, held at that time)."""
+    from cameras.models import Camera
+
+    deleted = held = 0
+    for camera in Camera.objects.filter(scene_image_at__lt=now - timedelta(days=days)).exclude(scene_image=""):
+        if any((h.camera_id == camera.pk or h.site_id == camera.site_id) and h.starts_at <= camera.scene_image_at
+               and (h.ends_at is None or camera.scene_image_at <= h.ends_at) for h in holds):
+            held += 1
+            continue
+        with transaction.atomic():
+            camera.scene_image.delete(save=False)
+            camera.scene_image_at = None
+            camera.save(update_fields=["scene_image", "scene_image_at"])
+        deleted += 1
+    return {"scene_images_deleted": deleted, "scene_images_held_back": held, "scene_image_days": days}
 
 
 def retention_purge_all(*, now: datetime | None = None, batch_size: int = 500) -> dict[int, dict[str, Any]]:

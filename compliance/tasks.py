@@ -26,5 +26,6 @@ def retention_purge_all_task(*, batch_size: int = 500) -> dict[str, Any]:
     from compliance.retention import retention_purge_all
 
     runs = retention_purge_all(batch_size=batch_size)
-    return {str(tenant_id): {"deleted": r["alerts_deleted"], "held_back": r["alerts_held_back"]}
+    return {str(tenant_id): {"deleted": r["alerts_deleted"], "held_back": r["alerts_held_back"],
+                             "scene_images_deleted": r["scene_images_deleted"]}
             for tenant_id, r in runs.items()}

@@ -80,7 +80,7 @@ def test_purge_deletes_expired_alerts_in_batches_keeps_held_ones_and_audits_the_
     assert alive(acme) == {recent, held, acme.alert.id, acme.other_alert.id}
     assert not set(old) & alive(acme) and held_too_old not in alive(acme)
     assert globex_old in alive(globex)
-    assert result[str(acme.tenant.id)] == {"deleted": 4, "held_back": 1}
+    assert result[str(acme.tenant.id)] == {"deleted": 4, "held_back": 1, "scene_images_deleted": 0}
     (run,) = purges(acme)
     assert run.extra["alerts_deleted"] == 4 and run.extra["alerts_held_back"] == 1
     assert run.extra["batches"] == 2 and run.extra["alert_metadata_days"] == 30
@@ -124,3 +124,29 @@ def test_legal_hold_input_and_roles(acme, globex):  # noqa: ANN001
 def test_the_purge_is_a_beat_job():
     assert settings.CELERY_BEAT_SCHEDULE["retention-purge"]["task"] == "compliance.retention_purge_all"
     assert "compliance.retention_purge_all" in celery_app.tasks
+
+
+def test_scene_images_older_than_the_capped_period_are_deleted_unless_held(acme, settings, tmp_path):  # noqa: ANN001
+    from django.core.files.base import ContentFile
+
+    from cameras.models import Camera
+    from tests.compliance.exports_factory import make_hold, use_tmp_export_storage
+
+    use_tmp_export_storage(settings, tmp_path / "media")
+    taken = timezone.now() - timedelta(days=5)  # the EU site caps scene images at 3 days (EDPB 3/2019)
+    with tenant_scope(acme.tenant.id):
+        for camera in (acme.camera, acme.other_camera):
+            camera.scene_image.save(f"camera-{camera.id}.jpg", ContentFile(b"\xff\xd8jpeg"), save=False)
+            camera.scene_image_at = taken
+            camera.save()
+    stored = tmp_path / "media" / Camera.unscoped_objects.get(pk=acme.camera.id).scene_image.name
+    assert stored.exists()
+    make_hold(acme, camera=acme.other_camera, starts_at=taken - timedelta(days=1))
+    result = retention_purge_all_task.delay().get()
+    assert result[str(acme.tenant.id)]["scene_images_deleted"] == 1
+    with tenant_scope(acme.tenant.id):
+        assert Camera.objects.get(pk=acme.camera.id).scene_image.name == ""
+        assert Camera.objects.get(pk=acme.other_camera.id).scene_image.name != ""
+    assert not stored.exists()
+    (run,) = purges(acme)
+    assert (run.extra["scene_images_deleted"], run.extra["scene_images_held_back"], run.extra["scene_image_days"]) == (1, 1, 3)
