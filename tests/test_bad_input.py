@@ -19,7 +19,7 @@ from tenants.api.pagination import MAX_PAGE_SIZE
 from tenants.models import Membership, Site
 from tenants.scope import tenant_scope
 from tests.conftest import SQUARE, client_for
-from tests.test_bola import api_routes, victims
+from tests.test_bola import acme_scene_image, api_routes, victims  # noqa: F401 (a fixture)
 from vadcloud.jsonlimits import JsonLimitError, json_depth, parse_json_limited
 
 HUGE = 99999999999999999999999  # beyond 64 bits: the database driver's OverflowError
@@ -168,6 +168,7 @@ def test_membership_grants_take_at_most_a_thousand_ids(acme):  # noqa: ANN001
 
 
 @pytest.mark.parametrize("bad_id", ["99999999999999999999", str(MAX_ID + 1), "abc", "-1", "0"])
+@pytest.mark.usefixtures("acme_scene_image")  # the scene-image route's GET answers 200
 def test_a_huge_or_non_numeric_path_id_is_a_404_on_every_id_route(acme, bad_id):  # noqa: ANN001
     """Already true before these limits (Django 5 answers an out-of-range lookup with no rows);
     pinned here, for the admin (get_object) and for a viewer refused by role

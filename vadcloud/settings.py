@@ -351,7 +351,8 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {"ReasonCodeEnum": "detection.models.ReasonCode", "RoleEnum": "tenants.models.Role"},
+    "ENUM_NAME_OVERRIDES": {"ReasonCodeEnum": "detection.models.ReasonCode", "RoleEnum": "tenants.models.Role",
+                            "AlertKindEnum": "detection.models.AlertKind", "ZoneKindEnum": "cameras.models.ZoneKind"},
     # Swagger UI from drf-spectacular-sidecar's static files: works offline and under the CSP.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",

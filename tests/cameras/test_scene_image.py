@@ -188,3 +188,13 @@ def test_agent_captures_and_uploads_the_requested_scene_image_to_the_live_server
     image = cv2.imdecode(np.frombuffer(got.content, np.uint8), cv2.IMREAD_COLOR)
     assert image.shape == (60, 80, 3) and np.abs(image.astype(int) - 90).max() <= 3  # the passer-by is gone
     assert camera_row(acme, acme.camera.id).scene_image_requested_at is None
+
+
+def test_alert_detail_links_the_cameras_scene_image_once_there_is_one(acme):  # noqa: ANN001
+    url = f"/api/v1/alerts/{acme.alert.id}/"
+    assert client_for(acme.users["olga"]).get(url).json()["scene_image"] is None
+    allow(acme)
+    assert upload(enroll(acme), acme.camera.id, jpeg()).status_code == 201
+    link = client_for(acme.users["olga"]).get(url).json()["scene_image"]
+    assert link == f"/api/v1/cameras/{acme.camera.id}/scene-image/"
+    assert client_for(acme.users["olga"]).get(link).status_code == 200
