@@ -38,19 +38,39 @@ from tenants.scope import tenant_scope
 
 CONFIG_SCHEMA_VERSION = 1
 
-#: Capabilities that identify or profile people. Forbidden everywhere until the compliance app
-#: resolves consents and per-jurisdiction rules (names match edge_agent.models.base.Capability).
+#: Capabilities that identify or profile people (names match edge_agent.models.base.Capability);
+#: compliance.policy decides each of them per camera.
 BIOMETRIC_CAPABILITIES = ("biometric_identification", "emotion_recognition", "gait_analysis")
 
 
-def privacy_policy_for_site(*, site: Site) -> dict[str, Any]:
-    """The privacy policy the device enforces, resolved for the site's jurisdiction.
+def privacy_policy_for_site(*, site: Site, camera_policies: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The device-wide privacy policy: the strictest of its cameras' effective policies
+    (compliance.policy; each camera also carries its own). No camera: every sensitive capability off."""
+    from compliance.policy import SENSITIVE_CAPABILITIES
 
-    Stopgap until the compliance app owns policy resolution (it replaces this function): every
-    biometric capability is forbidden, whatever the jurisdiction.
-    """
-    return {"jurisdiction": site.jurisdiction.strip().upper(),
-            "forbidden_capabilities": sorted(BIOMETRIC_CAPABILITIES)}
+    policies = camera_policies or []
+    if not policies:
+        return {"policy_id": f"site{site.pk}-no-cameras", "jurisdiction": site.jurisdiction.strip().upper(),
+                "forbidden_capabilities": sorted(SENSITIVE_CAPABILITIES), "allowed_biometric": []}
+    forbidden = sorted({c for p in policies for c in p["forbidden_capabilities"]})
+    allowed = sorted(set.intersection(*(set(p["allowed_biometric"]) for p in policies)) - set(forbidden))
+    digest = hashlib.sha256(",".join(p["policy_id"] for p in policies).encode()).hexdigest()[:12]
+    return {"policy_id": f"site{site.pk}-{digest}", "jurisdiction": site.jurisdiction.strip().upper(),
+            "forbidden_capabilities": forbidden, "allowed_biometric": allowed}
+
+
+def _camera_models(camera: Camera) -> list[dict[str, Any]] | None:
+    """The camera's model configs minus the ones a person stopped (None: the agent's default set)."""
+    stopped = set(camera.stopped_models or ())
+    if camera.edge_models is None and not stopped:
+        return None
+    if camera.edge_models is None:
+        from edge_agent.config import DEFAULT_MODELS, SceneClass
+
+        specs: list[dict[str, Any]] = [{"type": t} for t in DEFAULT_MODELS[SceneClass(camera.scene_class)]]
+    else:
+        specs = list(camera.edge_models)
+    return [m for m in specs if (m.get("name") or m["type"]) not in stopped]
 
 
 _bundle_provider: Callable[..., list[dict[str, Any]]] | None = None
@@ -74,15 +94,19 @@ def _zone(zone: Zone) -> dict[str, Any]:
             "loiter_seconds": zone.loiter_seconds}
 
 
-def _camera(camera: Camera, zones: list[Zone]) -> dict[str, Any]:
-    return {
+def _camera(camera: Camera, zones: list[Zone], policy: dict[str, Any]) -> dict[str, Any]:
+    out = {
         "id": str(camera.pk), "name": camera.name, "stream_url": camera.stream_url or "",
         "width": camera.width, "height": camera.height, "fps": float(camera.fps),
         "scene_class": camera.scene_class, "enabled": camera.enabled,
         "scene_image_requested_at": (camera.scene_image_requested_at.timestamp()
                                      if camera.scene_image_requested_at else None),
-        "zones": [_zone(z) for z in zones],
+        "zones": [_zone(z) for z in zones], "context": camera.context, "policy": policy,
     }
+    models = _camera_models(camera)
+    if models is not None:
+        out["models"] = models
+    return out
 
 
 def _shift(shift: Shift) -> dict[str, Any]:
@@ -95,7 +119,11 @@ def device_config(*, device: EdgeDevice) -> dict[str, Any]:
     """Everything the agent needs for the device's cameras, read in the device's own tenant."""
     with tenant_scope(device.tenant_id):
         site = Site.objects.get(pk=device.site_id)
-        cameras = list(Camera.objects.filter(device_id=device.pk).order_by("pk"))
+        # a camera stopped by a person (AI Act Art. 14) is not in the config at all
+        cameras = list(Camera.objects.filter(device_id=device.pk, stopped_at=None).order_by("pk"))
+        from compliance.policy import effective_policy
+
+        policies = {c.pk: effective_policy(c).device_policy() for c in cameras}
         zones: dict[int, list[Zone]] = {c.pk: [] for c in cameras}
         for zone in Zone.objects.filter(camera_id__in=list(zones)).order_by("camera_id", "name", "pk"):
             zones[zone.camera_id].append(zone)
@@ -105,10 +133,10 @@ def device_config(*, device: EdgeDevice) -> dict[str, Any]:
             "device_id": device.pk,
             "site": {"id": str(site.pk), "name": site.name, "timezone": site.timezone,
                      "jurisdiction": site.jurisdiction, "scene_images_allowed": site.scene_images_allowed},
-            "cameras": [_camera(c, zones[c.pk]) for c in cameras],
+            "cameras": [_camera(c, zones[c.pk], policies[c.pk]) for c in cameras],
             "shifts": [_shift(s) for s in shifts],
             "model_bundles": model_bundles_for_device(device=device),
-            "privacy_policy": privacy_policy_for_site(site=site),
+            "privacy_policy": privacy_policy_for_site(site=site, camera_policies=list(policies.values())),
         }
 
 

@@ -80,6 +80,17 @@ class StreamState(models.TextChoices):
     ENDED = "ended", "Ended"
 
 
+class CameraContext(models.TextChoices):
+    """Where the camera looks; decides context rules such as AI Act Art. 5(1)(f) (compliance.policy)."""
+
+    UNSPECIFIED = "unspecified", "Not set (every context rule applies)"
+    WORKPLACE = "workplace", "Workplace"
+    EDUCATION = "education", "Education"
+    PUBLIC_SPACE = "public_space", "Public space"
+    PUBLICLY_ACCESSIBLE = "publicly_accessible", "Publicly accessible premises (shop, venue)"
+    PRIVATE = "private", "Private premises"
+
+
 class Camera(TenantOwned):
     site = models.ForeignKey("tenants.Site", on_delete=models.CASCADE, related_name="cameras")
     device = models.ForeignKey(EdgeDevice, on_delete=models.SET_NULL, null=True, blank=True, related_name="cameras")
@@ -100,6 +111,17 @@ class Camera(TenantOwned):
     scene_image = models.FileField(upload_to="scene-images/", blank=True)
     scene_image_at = models.DateTimeField(null=True, blank=True)
     scene_image_requested_at = models.DateTimeField(null=True, blank=True)
+    # Compliance (compliance.policy): the camera's context, the models it runs, and the human
+    # oversight stop switch (AI Act Art. 14): a stopped camera, or a stopped model, leaves the
+    # signed device config at once.
+    context = models.CharField(max_length=24, choices=CameraContext.choices, default=CameraContext.UNSPECIFIED)
+    edge_models = models.JSONField(null=True, blank=True,
+                              help_text="edge model configs ([{'type': ..., 'name': ..., 'params': {...}}]); "
+                                        "null: the agent's default set for the scene class")
+    stopped_at = models.DateTimeField(null=True, blank=True)
+    stopped_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                                   related_name="+")
+    stopped_models = models.JSONField(default=list, blank=True, help_text="names of models stopped by a person")
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["site", "name"], name="camera_name_unique_per_site")]

@@ -37,8 +37,11 @@ def _check_site_and_device(*, member: Membership, site: Site, device: EdgeDevice
 def camera_create(*, member: Membership, zones: list[dict[str, Any]] | None = None, **fields: Any) -> Camera:
     require(member, Action.MANAGE_SITES)
     _check_site_and_device(member=member, site=fields["site"], device=fields.get("device"))
+    if "edge_models" in fields:
+        fields["edge_models"] = _clean_edge_models(fields["edge_models"])
     with transaction.atomic():
         camera = Camera.objects.create(tenant_id=member.tenant_id, **fields)
+        _check_models_allowed(camera)  # raises: the whole create rolls back
         for zone in zones or []:
             Zone.objects.create(tenant_id=member.tenant_id, camera=camera, **zone)
         audit_record(tenant_id=camera.tenant_id, action="camera.create", actor=member, target=camera,
@@ -50,6 +53,8 @@ def camera_create(*, member: Membership, zones: list[dict[str, Any]] | None = No
 def camera_update(*, member: Membership, camera_id: int, **fields: Any) -> Camera:
     """Change a camera. Moving it to another site keeps its device only if the device is there too."""
     require(member, Action.MANAGE_SITES)
+    if "edge_models" in fields:
+        fields["edge_models"] = _clean_edge_models(fields["edge_models"])
     with transaction.atomic():
         camera = _for_update(camera_list(membership=member), camera_id, "camera")
         before = snapshot(camera, CAMERA_AUDIT)
@@ -57,10 +62,108 @@ def camera_update(*, member: Membership, camera_id: int, **fields: Any) -> Camer
         device = fields["device"] if "device" in fields else camera.device
         _check_site_and_device(member=member, site=site, device=device)
         edge_config_changed(device_ids=[camera.device_id, device.id if device else None])  # old and new
-        _save(camera, fields)
+        for name, value in fields.items():
+            setattr(camera, name, value)
+        if {"edge_models", "site", "context", "scene_class"} & set(fields):  # what could enable a capability
+            _check_models_allowed(camera)
+        camera.save()
         audit_record(tenant_id=camera.tenant_id, action="camera.update", actor=member, target=camera, before=before,
                      after=snapshot(camera, CAMERA_AUDIT))
         return camera
+
+
+# --- compliance: the camera's edge models against its effective policy; the stop switch ---------
+def _clean_edge_models(value: Any) -> list[dict[str, Any]] | None:
+    """Validate model configs as the agent will (edge_agent.config.ModelConfig); unknown types are 400."""
+    if value is None:
+        return None
+    from pydantic import TypeAdapter, ValidationError
+
+    from edge_agent.config import ModelConfig, format_validation_error
+    from edge_agent.errors import EdgeError
+    from edge_agent.models.registry import get_model_class, known_types
+
+    if not isinstance(value, list):
+        raise InvalidInput.field("models", "models must be a list of model configs ({'type': ..., ...}) or null")
+    adapter: TypeAdapter[Any] = TypeAdapter(list[ModelConfig])
+    try:
+        parsed = adapter.validate_python(value)
+    except ValidationError as err:
+        raise InvalidInput.field(
+            "models", format_validation_error(err, "models").removeprefix("invalid config ")) from None
+    names = [m.model_name for m in parsed]
+    if dupes := sorted({n for n in names if names.count(n) > 1}):
+        raise InvalidInput.field("models", f"model names must be unique per camera; duplicated: {dupes} (set name)")
+    for model in parsed:
+        try:
+            get_model_class(str(model.type))
+        except EdgeError as err:
+            raise InvalidInput.field("models", f"model type {model.type!r}: {err}; known: {known_types()}") from None
+    return [m.model_dump(mode="json", exclude_defaults=True) | {"type": m.type} for m in parsed]
+
+
+def camera_model_names(camera: Camera) -> list[str]:
+    """The names of the models the camera runs (its configs, or the agent's default set)."""
+    from edge_agent.config import DEFAULT_MODELS, SceneClass
+
+    if camera.edge_models is None:
+        return list(DEFAULT_MODELS[SceneClass(camera.scene_class)])
+    return [m.get("name") or m["type"] for m in camera.edge_models]
+
+
+def _check_models_allowed(camera: Camera) -> None:
+    """400 with the policy's explanation when a model needs a capability the camera may not use."""
+    from compliance.policy import edge_model_capabilities, effective_policy
+
+    if not camera.edge_models:
+        return
+    policy = effective_policy(camera)
+    for spec in camera.edge_models:
+        capabilities = edge_model_capabilities(spec["type"])
+        if blocked := policy.blocking(capabilities):
+            name = spec.get("name") or spec["type"]
+            raise InvalidInput.field("models", f"model {name!r} ({spec['type']}) uses "
+                                               f"{[d.capability for d in blocked]}: " + "; ".join(d.trace for d in blocked))
+
+
+def camera_stop(*, member: Membership, camera_id: int, model: str | None = None) -> Camera:
+    """Human oversight (AI Act Art. 14): stop the camera, or one of its models, at once.
+
+    A stopped camera (model) leaves the signed device config; the push goes out on commit."""
+    from django.utils import timezone
+
+    require(member, Action.MANAGE_SITES)
+    with transaction.atomic():
+        camera = _for_update(camera_list(membership=member), camera_id, "camera")
+        if model is None:
+            if camera.stopped_at is None:
+                camera.stopped_at, camera.stopped_by_id = timezone.now(), member.user_id
+        else:
+            if model not in camera_model_names(camera):
+                raise InvalidInput.field("model", f"camera {camera.name!r} runs no model {model!r}; its models: "
+                                                  f"{camera_model_names(camera)}")
+            camera.stopped_models = sorted({*camera.stopped_models, model})
+            camera.stopped_by_id = member.user_id
+        camera.save(update_fields=["stopped_at", "stopped_by", "stopped_models"])
+        edge_config_changed(device_ids=[camera.device_id])
+    return camera
+
+
+def camera_resume(*, member: Membership, camera_id: int, model: str | None = None) -> Camera:
+    """Undo :func:`camera_stop` for the camera (``model`` None) or one model."""
+    require(member, Action.MANAGE_SITES)
+    with transaction.atomic():
+        camera = _for_update(camera_list(membership=member), camera_id, "camera")
+        if model is None:
+            camera.stopped_at = None
+        elif model not in camera.stopped_models:
+            raise InvalidInput.field("model", f"model {model!r} is not stopped on camera {camera.name!r}; "
+                                              f"stopped: {camera.stopped_models}")
+        else:
+            camera.stopped_models = [m for m in camera.stopped_models if m != model]
+        camera.save(update_fields=["stopped_at", "stopped_models"])
+        edge_config_changed(device_ids=[camera.device_id])
+    return camera
 
 
 def device_update(*, member: Membership, device_id: int, **fields: Any) -> EdgeDevice:

@@ -244,3 +244,61 @@ class ErasureRequest(TenantOwned):
 
 
 # === end of exports, retention, erasure ========================================================
+
+
+# === Policy: consent records and the tenant's own stricter settings (compliance/policy.py) ======
+
+
+class ConsentKind(models.TextChoices):
+    """Ordered weakest to strongest; a stronger record satisfies a weaker requirement (compliance.policy)."""
+
+    NOTICE_OPT_OUT = "notice_opt_out", "Notice with an opt-out (RCW 19.375)"
+    EXPLICIT_CONSENT = "explicit_consent", "Explicit consent (GDPR Art. 9(2)(a), CUBI, C.R.S. 6-1-1314)"
+    WRITTEN_RELEASE = "written_release", "Written release (740 ILCS 14/15(b))"
+
+
+class Consent(TenantOwned):
+    """Consent on file for one capability at one site, for one purpose.
+
+    The signed documents stay with the tenant; ``document_sha256`` pins which one this record
+    stands for. A record counts from ``signed_at`` until ``expires_at`` or ``withdrawn_at``.
+    """
+
+    site = models.ForeignKey("tenants.Site", on_delete=models.CASCADE, related_name="+")
+    purpose = models.CharField(max_length=200)
+    capability = models.CharField(max_length=64)
+    kind = models.CharField(max_length=24, choices=ConsentKind.choices)
+    document_sha256 = models.CharField(max_length=64)
+    signer = models.CharField(max_length=200)
+    signed_at = models.DateTimeField()
+    expires_at = models.DateTimeField(null=True, blank=True)
+    withdrawn_at = models.DateTimeField(null=True, blank=True)
+    withdrawal_reason = models.TextField(blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    withdrawn_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                                     related_name="+")
+
+    class Meta:
+        ordering = ["-signed_at", "-id"]
+        indexes = [models.Index(fields=["tenant", "site", "capability"], name="consent_scope_idx")]
+
+    def __str__(self) -> str:
+        return f"consent #{self.pk} ({self.kind}, {self.capability})"
+
+
+class TenantPrivacySettings(TenantOwned):
+    """The tenant's own rules on top of the jurisdictions': it can only forbid more, never allow more."""
+
+    forbidden_capabilities = models.JSONField(default=list, blank=True)
+    updated_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["tenant"], name="privacy_settings_one_per_tenant")]
+
+    def __str__(self) -> str:
+        return f"privacy settings of tenant {self.tenant_id}"
+
+
+# === end of policy ==============================================================================

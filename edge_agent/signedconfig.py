@@ -31,6 +31,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from edge_agent.config import ModelConfig, Policy
 from edge_agent.errors import ConfigError, EdgeError
 from edge_agent.models.base import Capability
 from edge_agent.protocol import ConfigPush
@@ -53,6 +54,21 @@ class ZoneSpec(_Strict):
     loiter_seconds: int | None = Field(default=None, ge=0)
 
 
+class PrivacyPolicySpec(_Strict):
+    """The resolved privacy policy (cloud: compliance.policy). :meth:`as_policy` is what the
+    registry enforces: a model with a forbidden capability, or a biometric one not in
+    ``allowed_biometric``, is refused at load (``edge_agent.models.registry.check_policy``)."""
+
+    jurisdiction: Annotated[str, Field(min_length=2, max_length=10)]
+    forbidden_capabilities: list[Capability]
+    policy_id: Annotated[str, Field(min_length=1, max_length=200)] = "default"
+    allowed_biometric: list[Capability] = Field(default_factory=list)
+
+    def as_policy(self) -> Policy:
+        return Policy(policy_id=self.policy_id, forbidden_capabilities=frozenset(self.forbidden_capabilities),
+                      allowed_biometric=frozenset(self.allowed_biometric))
+
+
 class CameraSpec(_Strict):
     id: Name  # the cloud Camera's pk, as on the wire
     name: Name
@@ -64,6 +80,10 @@ class CameraSpec(_Strict):
     enabled: bool
     zones: list[ZoneSpec] = Field(default_factory=list)
     scene_image_requested_at: float | None = None  # epoch s: upload a scene image (edge_agent.scene)
+    context: Literal["unspecified", "workplace", "education", "public_space", "publicly_accessible",
+                     "private"] = "unspecified"
+    models: list[ModelConfig] | None = None  # None: the default set for the scene class
+    policy: PrivacyPolicySpec | None = None  # this camera's own policy; None: the device-wide one
 
 
 class ShiftSpec(_Strict):
@@ -93,11 +113,6 @@ class BundleRef(_Strict):
     capabilities: list[Capability] = Field(default_factory=list)
     url: Annotated[str, Field(min_length=1, max_length=2000)]  # relative to cloud_url, device-signed GET
     cameras: list[Name] = Field(default_factory=list)  # CameraSpec ids that run it
-
-
-class PrivacyPolicySpec(_Strict):
-    jurisdiction: Annotated[str, Field(min_length=2, max_length=10)]
-    forbidden_capabilities: list[Capability]
 
 
 class DeviceConfig(_Strict):

@@ -61,6 +61,11 @@ class Site(TenantOwned):
         validators=[validate_jurisdiction],
         help_text="ISO 3166-1 alpha-2 (DE) or ISO 3166-2 (US-IL) code; drives the privacy policy.",
     )
+    # City rules (Portland City Code 34.10, NYC Admin. Code 22-1202) need a finer place than
+    # ISO 3166-2: compliance.rules matches the normalised locality against each city rule set's
+    # names (e.g. "Portland" in US-OR, "New York City"/"NYC"/a borough in US-NY).
+    locality = models.CharField(max_length=100, blank=True,
+                                help_text="City or municipality, e.g. 'Portland' (US-OR) or 'New York City' (US-NY)")
     scene_images_allowed = models.BooleanField(
         default=False,
         help_text="The edge may upload a face-blurred background image of each camera (the only image that "

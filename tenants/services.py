@@ -73,6 +73,11 @@ def site_update(*, member: Membership, site_id: int, **fields: Any) -> Site:
         site.save()
         audit_record(tenant_id=site.tenant_id, action="site.update", actor=member, target=site, before=before,
                      after=snapshot(site, SITE_AUDIT))
+        # The signed device config carries the site and its resolved policy (jurisdiction,
+        # locality): re-resolve and push. cameras.live is a leaf module (no service, no model).
+        from cameras.live import edge_config_changed
+
+        edge_config_changed(device_ids=site.devices.values_list("id", flat=True))
     return site
 
 

@@ -20,6 +20,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from tenants.models import Membership, Role
 from tenants.scope import tenant_scope
 from tests.bundles import create_artifact, use_tmp_bundle_storage
+from tests.compliance.consent_factory import make_consent
 from tests.compliance.exports_factory import make_dpia, make_erasure, make_export_job, make_hold, use_tmp_export_storage
 from tests.conftest import SQUARE, World, client_for
 
@@ -82,12 +83,13 @@ def victims(acme: World) -> dict[str, int]:
         "shift": acme.shift.id,
         "alert": acme.alert.id,
         "api-token": token.id,
+        "audit-entry": acme_audit_ids(acme)[0],
         "model-artifact": create_artifact(acme, cameras=(acme.camera.id,)).id,
+        "consent": make_consent(acme).id,
         "legal-hold": make_hold(acme).id,
         "erasure-request": make_erasure(acme).id,
         "export-job": make_export_job(acme).id,
         "dpia": make_dpia(acme).id,  # after every row that changes the configuration, so it is not stale
-        "audit-entry": acme_audit_ids(acme)[0],
     }
 
 
@@ -130,9 +132,11 @@ def allowed_requests(acme: World) -> dict[tuple[str, str], dict]:
         ("alert-detail", "get"): {}, ("alert-acknowledge", "post"): {"reason": "investigating"},
         ("alert-dismiss", "post"): {"reason": "false_alarm"},
         ("api-token-detail", "delete"): {},
+        ("audit-entry-detail", "get"): {},
         ("model-artifact-detail", "get"): {}, ("model-artifact-detail", "patch"): {"cameras": [camera]},
         ("model-artifact-detail", "delete"): {},
-        ("audit-entry-detail", "get"): {},
+        ("camera-policy", "get"): {}, ("camera-stop", "post"): {}, ("camera-resume", "post"): {},
+        ("site-policy", "get"): {}, ("consent-detail", "get"): {}, ("consent-withdraw", "post"): {"reason": "test"},
         ("dpia-detail", "get"): {}, ("dpia-pdf", "get"): {}, ("dpia-json", "get"): {},
         ("dpia-sign", "post"): {"dpo_name": "Owen Owner", "dpo_opinion": "accepted", "review_date": "2099-01-01"},
         ("export-job-detail", "get"): {}, ("export-job-download", "get"): {},
@@ -152,6 +156,7 @@ def globex_all_roles(globex: World) -> list:
     from tenants.services import api_token_create
 
     create_artifact(globex)  # so the model-artifact list has a row of their own
+    make_consent(globex)  # so the consent list has a row of their own
     make_hold(globex), make_erasure(globex), make_export_job(globex), make_dpia(globex)  # compliance lists
     users = [globex.add(f"globex-{role}", role) for role in OTHER_TENANT_ROLES]
     for user in users:

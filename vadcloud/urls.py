@@ -9,6 +9,7 @@ api_v1 = [
     path("", include("cameras.api.urls")),
     path("", include("detection.api.urls")),
     path("", include("compliance.audit_urls")),  # audit log: search, export, public keys
+    path("", include("compliance.policy_api")),  # effective policies, consents, privacy settings
     path("", include("compliance.exports_urls")),  # DPIA, Art. 30 record, export jobs, retention, holds, erasure
 ]
 

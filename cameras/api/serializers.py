@@ -86,14 +86,19 @@ class CameraSerializer(serializers.ModelSerializer):
     health = serializers.SerializerMethodField(help_text="last values of the device's last heartbeat for this "
                                                          "camera (fps, latency, dropped frames, state), or null")
     has_scene_image = serializers.SerializerMethodField()
+    models = serializers.JSONField(source="edge_models", required=False, allow_null=True,
+                                   help_text="edge model configs [{'type': 'face_recognition_onnx', 'name': ..., "
+                                             "...}]; null: the default set for the scene class. Checked "
+                                             "against the camera's effective policy (400 with the reason)")
 
     class Meta:
         model = Camera
         fields = ["id", "site", "device", "name", "stream_url", "stream_url_redacted", "width", "height",
                   "fps", "scene_class", "enabled", "zones", "created_at", "stream_state", "stream_state_since",
-                  "health", "has_scene_image", "scene_image_at", "scene_image_requested_at"]
+                  "health", "has_scene_image", "scene_image_at", "scene_image_requested_at",
+                  "context", "models", "stopped_at", "stopped_models"]
         read_only_fields = ["id", "created_at", "stream_url_redacted", "stream_state", "stream_state_since",
-                            "scene_image_at", "scene_image_requested_at"]
+                            "scene_image_at", "scene_image_requested_at", "stopped_at", "stopped_models"]
         validators: list = []  # (site, name) uniqueness is checked in validate() with a field error
 
     def get_health(self, camera: Camera) -> dict[str, Any] | None:

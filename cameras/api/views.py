@@ -13,6 +13,7 @@ from rest_framework.response import Response
 from cameras import scene_images, selectors, services
 from cameras.api.serializers import (
     CameraSerializer,
+    CameraStopSerializer,
     DeviceSerializer,
     EnrollmentTokenOutSerializer,
     ShiftSerializer,
@@ -66,6 +67,36 @@ class CameraViewSet(SiteLimitedViewSet):
         """Ask the camera's edge device for a new scene image (409 unless the site allows them)."""
         camera = scene_images.camera_scene_image_request(member=self.membership, camera_id=self.get_object().id)
         return Response(CameraSerializer(camera, context=self.get_serializer_context()).data, status=202)
+
+    @extend_schema(request=None, responses={200: dict})
+    @action(detail=True, methods=["get"])
+    def policy(self, request: Request, pk: str | None = None) -> Response:
+        """The camera's effective privacy policy: each capability's decision with its explanation,
+        citation and source (compliance.policy)."""
+        from compliance.policy import effective_policy
+
+        return Response(effective_policy(self.get_object()).as_dict())
+
+    @extend_schema(request=CameraStopSerializer, responses=CameraSerializer)
+    @action(detail=True, methods=["post"])
+    def stop(self, request: Request, pk: str | None = None) -> Response:
+        """Human oversight (AI Act Art. 14): stop the camera, or with {"model": name} one model, at
+        once; it leaves the signed device config."""
+        camera = self.get_object()
+        body = CameraStopSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        camera = services.camera_stop(member=self.membership, camera_id=camera.id, **body.validated_data)
+        return Response(CameraSerializer(camera, context=self.get_serializer_context()).data)
+
+    @extend_schema(request=CameraStopSerializer, responses=CameraSerializer)
+    @action(detail=True, methods=["post"])
+    def resume(self, request: Request, pk: str | None = None) -> Response:
+        """Undo a stop of the camera (or of one model, {"model": name})."""
+        camera = self.get_object()
+        body = CameraStopSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        camera = services.camera_resume(member=self.membership, camera_id=camera.id, **body.validated_data)
+        return Response(CameraSerializer(camera, context=self.get_serializer_context()).data)
 
 
 class ZoneViewSet(SiteLimitedViewSet):

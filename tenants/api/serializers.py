@@ -38,7 +38,7 @@ class SiteSerializer(serializers.ModelSerializer):
     class Meta:
         model = Site
         fields = ["id", "name", "address", "timezone", "jurisdiction", "jurisdiction_name", "scene_images_allowed",
-                  "created_at"]
+                  "locality", "created_at"]
         read_only_fields = ["id", "created_at", "jurisdiction_name"]
 
     def get_jurisdiction_name(self, site: Site) -> str:
