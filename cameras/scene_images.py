@@ -11,7 +11,8 @@ The image is the only one that ever leaves a site, and only where the site's
   camera is this device's (404 otherwise), the site allows it (403 with the reason), the size
   (at most ``MAX_SCENE_IMAGE_BYTES``) and that the bytes decode as a JPEG (400); stores it with
   Django's default storage, replacing the previous one, and clears the request.
-- :func:`camera_scene_image_read` (any member who sees the camera): the JPEG bytes, 404 if none.
+- :func:`camera_scene_image_read` (any member who sees the camera): the JPEG bytes, 404 if none,
+  409 once the site has turned the setting off again.
 
 Requests and uploads go to the audit log (``compliance.audit``).
 """
@@ -108,6 +109,8 @@ def camera_scene_image_read(*, member: Membership, camera_id: int) -> bytes:
     if not camera.scene_image:
         raise NotFound(f"camera {camera.name!r} has no scene image yet; an admin can request one "
                        f"(POST /api/v1/cameras/{camera.id}/scene-image/request/)")
+    if not camera.site.scene_images_allowed:  # turned off since: what is kept is no longer shown
+        raise Conflict(f"site {camera.site.name!r} no longer allows scene images (scene_images_allowed is off)")
     with camera.scene_image.open("rb") as f:
         return f.read()
 

@@ -198,3 +198,13 @@ def test_alert_detail_links_the_cameras_scene_image_once_there_is_one(acme):  # 
     link = client_for(acme.users["olga"]).get(url).json()["scene_image"]
     assert link == f"/api/v1/cameras/{acme.camera.id}/scene-image/"
     assert client_for(acme.users["olga"]).get(link).status_code == 200
+
+
+def test_a_kept_image_is_no_longer_served_once_the_site_turns_the_setting_off(acme):  # noqa: ANN001
+    allow(acme)
+    assert upload(enroll(acme), acme.camera.id, jpeg()).status_code == 201
+    url = f"/api/v1/cameras/{acme.camera.id}/scene-image/"
+    assert client_for(acme.users["vera"]).get(url).status_code == 200
+    allow(acme, False)
+    response = client_for(acme.users["vera"]).get(url)
+    assert response.status_code == 409 and "no longer allows" in response.json()["detail"]
