@@ -79,6 +79,7 @@ class EffectivePolicy:
     stopped: bool = False
     stopped_models: tuple[str, ...] = ()
     policy_id: str = field(default="")
+    models: tuple[dict[str, Any], ...] = ()  # the camera's models: capabilities, allowed or not and why
 
     @property
     def forbidden(self) -> frozenset[str]:
@@ -110,6 +111,7 @@ class EffectivePolicy:
             "tenant_forbidden_capabilities": list(self.tenant_forbidden),
             "retention_ceilings": self.retention, "duties": list(self.duties),
             "stopped": self.stopped, "stopped_models": list(self.stopped_models),
+            "models": list(self.models),
         }
 
 
@@ -210,12 +212,36 @@ def effective_policy(camera: Any, *, at: Any = None) -> EffectivePolicy:
     digest = hashlib.sha256(json.dumps(
         [[s["id"], s["version"]] for s in summaries] + [[c, d.status, d.consent_id] for c, d in decisions.items()],
         separators=(",", ":")).encode()).hexdigest()[:12]
+    models = tuple(_model_status(spec, decisions, camera) for spec in _camera_model_specs(camera))
     return EffectivePolicy(
-        camera_id=camera.pk, camera_name=camera.name, site_id=site.pk, site_name=site.name,
+        models=models, camera_id=camera.pk, camera_name=camera.name, site_id=site.pk, site_name=site.name,
         jurisdiction=site.jurisdiction.strip().upper(), locality=site.locality, context=context,
         rule_sets=summaries, decisions=decisions, retention=retention, duties=duties,
         tenant_forbidden=tenant_forbidden, stopped=camera.stopped_at is not None,
         stopped_models=tuple(camera.stopped_models or ()), policy_id=f"cam{camera.pk}-{digest}")
+
+
+def _camera_model_specs(camera: Any) -> list[dict[str, Any]]:
+    if camera.edge_models is not None:
+        return list(camera.edge_models)
+    from edge_agent.config import DEFAULT_MODELS, SceneClass
+
+    return [{"type": t} for t in DEFAULT_MODELS[SceneClass(camera.scene_class)]]
+
+
+def _model_status(spec: dict[str, Any], decisions: dict[str, Decision], camera: Any) -> dict[str, Any]:
+    """One configured model: what it does, whether the policy lets it run, and why not."""
+    from edge_agent.errors import EdgeError
+
+    name = spec.get("name") or spec["type"]
+    try:
+        capabilities = sorted(edge_model_capabilities(spec["type"]))
+    except EdgeError as err:  # a plug-in type this control plane cannot load: its capabilities are unknown
+        return {"name": name, "type": spec["type"], "capabilities": None, "allowed": False,
+                "stopped": name in (camera.stopped_models or ()), "refused_by": [f"unknown capabilities: {err}"]}
+    refused = [decisions[c].trace for c in capabilities if c in decisions and not decisions[c].allowed]
+    return {"name": name, "type": spec["type"], "capabilities": capabilities, "allowed": not refused,
+            "stopped": name in (camera.stopped_models or ()) or camera.stopped_at is not None, "refused_by": refused}
 
 
 def site_policy(site: Any, cameras: list[Any]) -> dict[str, Any]:

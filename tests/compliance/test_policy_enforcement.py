@@ -121,8 +121,13 @@ def test_release_enables_face_recognition_and_withdrawal_disables_it_again(acme,
 
     withdrawn = carl.post(f"/api/v1/consents/{consent_id}/withdraw/", {"reason": "employee left"}, format="json")
     assert withdrawn.status_code == 200 and withdrawn.json()["active"] is False
-    face = decision(carl.get(f"/api/v1/cameras/{acme.camera.id}/policy/").json(), "biometric_identification")
+    body = carl.get(f"/api/v1/cameras/{acme.camera.id}/policy/").json()
+    face = decision(body, "biometric_identification")
     assert face["status"] == "disabled" and NO_RELEASE in face["trace"]
+    # the model stays configured, shown as refused with the reason
+    assert body["models"] == [{"name": "faces", "type": "face_recognition_onnx", "allowed": False, "stopped": False,
+                               "capabilities": ["biometric_identification", "face_detection"],
+                               "refused_by": [face["trace"]]}]
     after = signed_config(acme, tmp_path)
     assert after.privacy_policy.policy_id != config.privacy_policy.policy_id
     with pytest.raises(ForbiddenCapability, match="biometric_identification"):
