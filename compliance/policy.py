@@ -275,6 +275,16 @@ def _tenant_name(camera: Any) -> str:
     return tenant.name if tenant else str(camera.tenant_id)
 
 
+def require_capabilities_allowed(camera: Any, capabilities: Any, *, what: str, field: str) -> None:
+    """Raise ``InvalidInput`` (400 on ``field``) when the camera's policy does not allow one of
+    ``capabilities``; the message names ``what`` and carries each refusing decision's trace."""
+    from tenants.errors import InvalidInput
+
+    if blocked := effective_policy(camera).blocking(frozenset(capabilities)):
+        raise InvalidInput.field(field, f"{what} uses {[d.capability for d in blocked]}: "
+                                        + "; ".join(d.trace for d in blocked))
+
+
 def edge_model_capabilities(model_type: str) -> frozenset[str]:
     """The capabilities an edge model type declares (the agent's own registry says)."""
     from edge_agent.models.registry import get_model_class

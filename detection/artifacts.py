@@ -266,6 +266,11 @@ def artifact_create(*, member: Membership, name: str, file: File, version: str =
 def _assign(artifact: ModelArtifact, cameras: list[Camera]) -> None:
     if not cameras:
         return
+    from compliance.policy import require_capabilities_allowed
+
+    for camera in cameras:  # a bundle whose capabilities the camera's effective policy refuses: 400
+        require_capabilities_allowed(camera, artifact.capabilities, what=f"model bundle {artifact.name!r}",
+                                     field="cameras")
     previous = dict(CameraBundle.objects.filter(camera__in=cameras).values_list("camera_id", "artifact_id"))
     for camera in cameras:
         if previous.get(camera.id) != artifact.id:
