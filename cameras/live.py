@@ -30,3 +30,13 @@ def edge_config_changed(*, device_ids: Iterable[int | None]) -> None:
     for device_id in sorted({int(i) for i in device_ids if i is not None}):
         logger.info("edge.config_changed", extra={"device_id": device_id})
         group_send_on_commit(device_group(device_id), {"type": EDGE_CONFIG_EVENT, "device_id": device_id})
+
+
+EDGE_SEND_EVENT = "edge.send"  # the edge consumer forwards ``message`` as it is
+
+
+def edge_command(*, device_id: int, message: dict) -> None:
+    """After commit, hand a command (an edge_agent.protocol.Command as a dict) to the device's
+    open socket(s); nobody connected: the consumer sends pending commands after the next welcome."""
+    logger.info("edge.command_sent", extra={"device_id": device_id, "command_id": message.get("command_id")})
+    group_send_on_commit(device_group(device_id), {"type": EDGE_SEND_EVENT, "message": message})

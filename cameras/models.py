@@ -173,3 +173,38 @@ class Shift(TenantOwned):
 
     def __str__(self) -> str:
         return self.name
+
+
+class CommandAction(models.TextChoices):
+    """What an admin can ask a connected edge agent to do (edge_agent.protocol.Command.action)."""
+
+    RELOAD = "reload", "Reload the config (restart the cameras)"
+    UNLOAD_MODEL = "unload_model", "Stop one model of one camera until the next config"
+    DESTROY_BIOMETRIC_TEMPLATES = "destroy_biometric_templates", "Delete the biometric templates on the box"
+
+
+class CommandStatus(models.TextChoices):
+    PENDING = "pending", "Pending"  # sent (or waiting for the device to connect); no result yet
+    OK = "ok", "Done"
+    ERROR = "error", "Failed"
+
+
+class DeviceCommand(TenantOwned):
+    """One command sent to an edge device, and the device's answer (a CommandResult)."""
+
+    device = models.ForeignKey(EdgeDevice, on_delete=models.CASCADE, related_name="commands")
+    action = models.CharField(max_length=32, choices=CommandAction.choices)
+    args = models.JSONField(default=dict, blank=True)
+    sent_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    sent_at = models.DateTimeField(auto_now_add=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)  # last handed to a connected socket
+    status = models.CharField(max_length=16, choices=CommandStatus.choices, default=CommandStatus.PENDING)
+    result_message = models.TextField(blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-sent_at", "-id"]
+        indexes = [models.Index(fields=["device", "status"], name="devicecommand_device_status")]
+
+    def __str__(self) -> str:
+        return f"{self.action} -> device {self.device_id} ({self.status})"

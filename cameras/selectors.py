@@ -38,3 +38,13 @@ def device_cameras(*, device: EdgeDevice, camera_ids: list[int]) -> dict[int, Ca
 def device_zones(*, camera_ids: list[int]) -> dict[tuple[int, str], Zone]:
     """Zones of these cameras keyed by (camera id, zone name)."""
     return {(z.camera_id, z.name): z for z in Zone.objects.filter(camera_id__in=camera_ids)}
+
+
+def device_command_list(*, membership: Membership, device_id: int) -> QuerySet:
+    """The commands sent to one visible device, newest first; raises NotFound for any other device."""
+    from cameras.models import DeviceCommand
+    from tenants.errors import NotFound
+
+    if not device_list(membership=membership).filter(id=device_id).exists():
+        raise NotFound(f"device {device_id} not found")
+    return DeviceCommand.objects.filter(device_id=device_id).order_by("-sent_at", "-id")

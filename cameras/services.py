@@ -113,12 +113,17 @@ def camera_model_names(camera: Camera) -> list[str]:
 
 def _check_models_allowed(camera: Camera) -> None:
     """400 with the policy's explanation when a model needs a capability the camera may not use."""
-    from compliance.policy import edge_model_capabilities, require_capabilities_allowed
+    from compliance.policy import edge_model_capabilities, effective_policy
 
-    for spec in camera.edge_models or []:
-        name = spec.get("name") or spec["type"]
-        require_capabilities_allowed(camera, edge_model_capabilities(spec["type"]),
-                                     what=f"model {name!r} ({spec['type']})", field="models")
+    if not camera.edge_models:
+        return
+    policy = effective_policy(camera)
+    for spec in camera.edge_models:
+        capabilities = edge_model_capabilities(spec["type"])
+        if blocked := policy.blocking(capabilities):
+            name = spec.get("name") or spec["type"]
+            raise InvalidInput.field("models", f"model {name!r} ({spec['type']}) uses "
+                                               f"{[d.capability for d in blocked]}: " + "; ".join(d.trace for d in blocked))
 
 
 def camera_stop(*, member: Membership, camera_id: int, model: str | None = None) -> Camera:
@@ -498,3 +503,101 @@ def device_revoke(*, member: Membership, device_id: int) -> EdgeDevice:
         audit_record(tenant_id=device.tenant_id, action="device.revoke", actor=member, target=device, before=before,
                      after=snapshot(device, ("status", "revoked_at")))
     return device
+
+
+# --- edge devices: commands (reload, unload a model, destroy biometric templates) -------------------
+def _command_args(*, device: EdgeDevice, action: str, args: Any) -> dict[str, Any]:
+    from cameras.models import CommandAction
+
+    if action not in CommandAction.values:
+        raise InvalidInput.field("action", f"unknown action {action!r}; valid: {sorted(CommandAction.values)}")
+    if args is None:
+        args = {}
+    if not isinstance(args, dict):
+        raise InvalidInput.field("args", "args must be an object")
+    if action != CommandAction.UNLOAD_MODEL:
+        if args:
+            raise InvalidInput.field("args", f"{action} takes no args; got {sorted(args)}")
+        return {}
+    if extra := sorted(set(args) - {"camera", "model"}):
+        raise InvalidInput.field("args", f"unload_model takes 'camera' and 'model' only; unknown: {extra}")
+    camera_id, model = args.get("camera"), args.get("model")
+    if not isinstance(camera_id, int) or isinstance(camera_id, bool):
+        raise InvalidInput.field("args", "unload_model needs 'camera': the id of one of the device's cameras")
+    if not Camera.objects.filter(id=camera_id, device_id=device.id).exists():
+        raise InvalidInput.field("args", f"camera {camera_id} is not one of device {device.id}'s cameras")
+    if not isinstance(model, str) or not 1 <= len(model.strip()) <= 200:
+        raise InvalidInput.field("args", "unload_model needs 'model': the model's name (1..200 characters)")
+    return {"camera": camera_id, "model": model.strip()}
+
+
+def device_command_message(command: Any) -> dict[str, Any]:
+    """The wire form (edge_agent.protocol.Command) of a DeviceCommand row."""
+    from edge_agent.protocol import Command
+
+    args = command.args or {}
+    camera = args.get("camera")
+    return Command(command_id=str(command.pk), action=command.action, model=args.get("model"),
+                   camera_id=str(camera) if camera is not None else None).model_dump(mode="json")
+
+
+def device_command_send(*, member: Membership, device_id: int, action: str, args: Any = None) -> Any:
+    """Record a command for the device and, after the commit, hand it to the device's open socket.
+
+    Admins only. Another tenant's (or an invisible) device is ``NotFound``; a revoked or disabled
+    device is ``Conflict``; an unknown action or bad args is ``InvalidInput``. A device that is not
+    connected gets its pending commands right after its next ``welcome``.
+    """
+    from cameras.live import edge_command
+    from cameras.models import DeviceCommand, DeviceStatus
+    from tenants.errors import Conflict
+
+    require(member, Action.MANAGE_SITES)
+    with transaction.atomic():
+        device = _for_update(device_list(membership=member), device_id, "device")
+        if device.revoked_at is not None or device.status == DeviceStatus.DISABLED:
+            raise Conflict(f"device {device.id} is revoked or disabled; it takes no commands")
+        clean = _command_args(device=device, action=action, args=args)
+        command = DeviceCommand.objects.create(tenant_id=member.tenant_id, device=device, action=action, args=clean,
+                                               sent_by=member.user)
+        from compliance.audit import audit_record
+
+        audit_record(tenant_id=device.tenant_id, action="device.command", actor=member, target=device,
+                     after={"command": command.pk, "action": action, "args": clean})
+        edge_command(device_id=device.id, message=device_command_message(command))
+    return command
+
+
+def device_commands_pending(*, device_id: int, tenant_id: int) -> list[dict[str, Any]]:
+    """The device's commands without a result, oldest first, as wire messages (the edge consumer
+    sends them after ``welcome``); marks them delivered now."""
+    from django.utils import timezone
+
+    from cameras.models import CommandStatus, DeviceCommand
+    from tenants.scope import tenant_scope
+
+    with tenant_scope(tenant_id), transaction.atomic():
+        rows = list(DeviceCommand.objects.filter(device_id=device_id, status=CommandStatus.PENDING).order_by("id")[:100])
+        if rows:
+            DeviceCommand.objects.filter(id__in=[r.id for r in rows]).update(delivered_at=timezone.now())
+        return [device_command_message(r) for r in rows]
+
+
+def device_command_finish(*, device: EdgeDevice, command_id: str, ok: bool, detail: str) -> bool:
+    """The device answered ``command_id`` (a CommandResult, inside the ingest transaction and the
+    device's tenant scope). True if a pending command of this device was finished."""
+    from django.utils import timezone
+
+    from cameras.models import CommandStatus, DeviceCommand
+
+    if not (command_id.isascii() and command_id.isdigit() and len(command_id) < 19):
+        return False
+    status = CommandStatus.OK if ok else CommandStatus.ERROR
+    done = DeviceCommand.objects.filter(id=int(command_id), device_id=device.id, status=CommandStatus.PENDING).update(
+        status=status, result_message=detail[:2000], finished_at=timezone.now())
+    if done:
+        from compliance.audit import audit_record
+
+        audit_record(tenant_id=device.tenant_id, action="device.command_result", actor=f"device:{device.pk}",
+                     target=device, after={"command": int(command_id), "status": status, "detail": detail[:500]})
+    return bool(done)

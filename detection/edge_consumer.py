@@ -279,6 +279,10 @@ class EdgeConsumer(AsyncWebsocketConsumer):
                                  config_version=device.config_version))
         if "config" in hello.capabilities:  # the current signed config (same version if unchanged)
             await self.edge_config({"type": "edge.config", "device_id": device.id})
+        if "command" in hello.capabilities:  # commands sent while the device was offline
+            for message in await database_sync_to_async(camera_services.device_commands_pending)(
+                    device_id=device.id, tenant_id=device.tenant_id):
+                await self.edge_send({"message": message})
 
     # --- group messages (services elsewhere send these to edge_device_group(device_id)) ----------
     async def edge_send(self, event: dict[str, Any]) -> None:

@@ -35,6 +35,7 @@ from django.utils import timezone
 
 from cameras.models import Camera, DeviceStatus, EdgeDevice, Zone
 from cameras.selectors import device_cameras, device_zones
+from cameras.services import device_command_finish
 from detection.health import stream_state_apply
 from detection.live import alerts_push
 from detection.models import Alert
@@ -215,6 +216,7 @@ class _Frame:
                          "at": self.now.isoformat()})
         self.health["commands"] = commands[-MAX_COMMAND_RESULTS:]
         self.health_changed = True
+        device_command_finish(device=self.device, command_id=msg.command_id, ok=msg.ok, detail=msg.detail)
         return "ok"
 
     def apply(self, msg: Any) -> str:

@@ -127,6 +127,7 @@ def allowed_requests(acme: World) -> dict[tuple[str, str], dict]:
         ("device-detail", "get"): {}, ("device-detail", "patch"): {"name": "box-2"},
         ("device-detail", "put"): {"site": site, "name": "box-3"}, ("device-detail", "delete"): {},
         ("device-enrollment", "post"): {}, ("device-revoke", "post"): {},
+        ("device-commands", "get"): {}, ("device-commands", "post"): {"action": "reload"},
         ("shift-detail", "get"): {}, ("shift-detail", "patch"): {"sensitivity": 0.9}, ("shift-detail", "put"): shift,
         ("shift-detail", "delete"): {},
         ("alert-detail", "get"): {}, ("alert-acknowledge", "post"): {"reason": "investigating"},

@@ -236,3 +236,23 @@ class ShiftSerializer(serializers.ModelSerializer):
         if start is not None and start == end:
             raise serializers.ValidationError({"end_time": ["end_time must differ from start_time"]})
         return attrs
+
+
+class DeviceCommandInSerializer(serializers.Serializer):
+    action = serializers.CharField(max_length=64, help_text="reload | unload_model | destroy_biometric_templates")
+    args = serializers.JSONField(required=False, default=dict,
+                                 help_text="unload_model: {'camera': <camera id>, 'model': <model name>}; else {}")
+
+
+class DeviceCommandSerializer(serializers.Serializer):
+    """A command sent to a device and its result (status pending until the device answers)."""
+
+    id = serializers.IntegerField(read_only=True)
+    device = serializers.IntegerField(source="device_id", read_only=True)
+    action = serializers.CharField(read_only=True)
+    args = serializers.JSONField(read_only=True)
+    sent_at = serializers.DateTimeField(read_only=True)
+    delivered_at = serializers.DateTimeField(read_only=True)
+    status = serializers.CharField(read_only=True)
+    result_message = serializers.CharField(read_only=True)
+    finished_at = serializers.DateTimeField(read_only=True)

@@ -14,6 +14,8 @@ from cameras import scene_images, selectors, services
 from cameras.api.serializers import (
     CameraSerializer,
     CameraStopSerializer,
+    DeviceCommandInSerializer,
+    DeviceCommandSerializer,
     DeviceSerializer,
     EnrollmentTokenOutSerializer,
     ShiftSerializer,
@@ -149,6 +151,21 @@ class DeviceViewSet(SiteLimitedViewSet):
         """Revoke the device for good: its key no longer connects and its unused tokens end."""
         device = self.get_object()
         return Response(DeviceSerializer(services.device_revoke(member=self.membership, device_id=device.id)).data)
+
+    @extend_schema(request=DeviceCommandInSerializer, responses={200: DeviceCommandSerializer(many=True),
+                                                                 201: DeviceCommandSerializer})
+    @action(detail=True, methods=["get", "post"])
+    def commands(self, request: Request, pk: str | None = None) -> Response:
+        """GET: the commands sent to the device, newest first. POST (admins): send one; it reaches a
+        connected agent at once, an offline one when it next connects; the result lands here."""
+        device = self.get_object()  # another tenant's device: 404
+        if request.method == "GET":
+            rows = selectors.device_command_list(membership=self.membership, device_id=device.id)[:100]
+            return Response(DeviceCommandSerializer(rows, many=True).data)
+        body = DeviceCommandInSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        command = services.device_command_send(member=self.membership, device_id=device.id, **body.validated_data)
+        return Response(DeviceCommandSerializer(command).data, status=201)
 
 
 class ShiftViewSet(SiteLimitedViewSet):
