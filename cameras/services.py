@@ -113,17 +113,12 @@ def camera_model_names(camera: Camera) -> list[str]:
 
 def _check_models_allowed(camera: Camera) -> None:
     """400 with the policy's explanation when a model needs a capability the camera may not use."""
-    from compliance.policy import edge_model_capabilities, effective_policy
+    from compliance.policy import edge_model_capabilities, require_capabilities_allowed
 
-    if not camera.edge_models:
-        return
-    policy = effective_policy(camera)
-    for spec in camera.edge_models:
-        capabilities = edge_model_capabilities(spec["type"])
-        if blocked := policy.blocking(capabilities):
-            name = spec.get("name") or spec["type"]
-            raise InvalidInput.field("models", f"model {name!r} ({spec['type']}) uses "
-                                               f"{[d.capability for d in blocked]}: " + "; ".join(d.trace for d in blocked))
+    for spec in camera.edge_models or []:
+        name = spec.get("name") or spec["type"]
+        require_capabilities_allowed(camera, edge_model_capabilities(spec["type"]),
+                                     what=f"model {name!r} ({spec['type']})", field="models")
 
 
 def camera_stop(*, member: Membership, camera_id: int, model: str | None = None) -> Camera:
