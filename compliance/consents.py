@@ -10,7 +10,7 @@ the capability from the commit on.
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import transaction
@@ -24,6 +24,7 @@ from compliance.policy import ALL_CAPABILITIES, SENSITIVE_CAPABILITIES
 from tenants.errors import Conflict, InvalidInput, NotFound
 from tenants.models import Membership, Site
 from tenants.roles import Action, require
+from tenants.scope import tenant_scope
 from tenants.selectors import visibility
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -111,3 +112,21 @@ def privacy_settings_update(*, member: Membership, forbidden_capabilities: list[
         row.save()
         edge_config_changed(device_ids=EdgeDevice.objects.values_list("id", flat=True))
     return privacy_settings_get()
+
+
+def platform_consent_expiry_push(*, window_s: float) -> int:
+    """Platform job (beat): a consent that expired in the last ``window_s`` seconds stops allowing
+    its capability by itself (the policy reads the clock), but the devices still hold the config
+    signed before; this pushes the devices of those sites. Returns how many devices were told.
+    Overlapping windows push twice at most, which changes nothing (same payload, same version)."""
+    now = timezone.now()
+    scopes = set(Consent.unscoped_objects.filter(withdrawn_at=None, expires_at__lte=now,
+                                                 expires_at__gt=now - timedelta(seconds=window_s))
+                 .values_list("tenant_id", "site_id"))
+    told = 0
+    for tenant_id, site_id in sorted(scopes):
+        with tenant_scope(tenant_id), transaction.atomic():
+            device_ids = _devices_of_site(site_id)
+            edge_config_changed(device_ids=device_ids)
+            told += len(device_ids)
+    return told

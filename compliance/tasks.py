@@ -29,3 +29,14 @@ def retention_purge_all_task(*, batch_size: int = 500) -> dict[str, Any]:
     return {str(tenant_id): {"deleted": r["alerts_deleted"], "held_back": r["alerts_held_back"],
                              "scene_images_deleted": r["scene_images_deleted"]}
             for tenant_id, r in runs.items()}
+
+
+@shared_task(name="compliance.consent_expiry_push_all")
+def consent_expiry_push_all_task(*, window_s: float | None = None) -> int:
+    """Beat job: push the devices of sites whose consents just expired (compliance.consents)."""
+    from django.conf import settings
+
+    from compliance.consents import platform_consent_expiry_push
+
+    every = float(getattr(settings, "CONSENT_EXPIRY_CHECK_S", 60.0))
+    return platform_consent_expiry_push(window_s=window_s if window_s is not None else 2 * every)

@@ -303,6 +303,7 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # Static entries; the DatabaseScheduler copies them into django_celery_beat's tables on start.
+CONSENT_EXPIRY_CHECK_S = float(env_str("CONSENT_EXPIRY_CHECK_S", "60"))
 CELERY_BEAT_SCHEDULE = {
     "fleet-health-sweep": {"task": "detection.fleet_health_sweep_all", "schedule": EDGE_OFFLINE_CHECK_S},
     "audit-checkpoints": {"task": "compliance.audit_tasks.platform_audit_checkpoints",
@@ -310,6 +311,8 @@ CELERY_BEAT_SCHEDULE = {
     # compliance.retention: expired alerts of every tenant, in batches, legal holds honoured
     "retention-purge": {"task": "compliance.retention_purge_all",
                         "schedule": float(env_str("RETENTION_PURGE_EVERY_S", "3600"))},
+    # compliance.consents: re-push the devices of sites whose consents just expired
+    "consent-expiry-push": {"task": "compliance.consent_expiry_push_all", "schedule": CONSENT_EXPIRY_CHECK_S},
 }
 CELERY_TIMEZONE = TIME_ZONE
 

@@ -102,3 +102,28 @@ def test_consent_withdrawal_settings_and_jurisdiction_changes_push_the_sites_dev
     for change in ("create", "withdraw", "settings", "jurisdiction"):
         assert seen[change] == [config_event(acme.device.id)], (change, seen[change])
     assert seen["globex"] == []  # another tenant's device hears nothing
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_beat_job_pushes_the_devices_of_sites_whose_consent_just_expired(acme, globex):  # noqa: ANN001
+    from compliance.tasks import consent_expiry_push_all_task
+    from tests.compliance.consent_factory import make_consent
+
+    make_consent(acme, expires_at=timezone.now() - timedelta(seconds=5))  # just expired
+    make_consent(globex, expires_at=timezone.now() - timedelta(days=3))  # long ago: pushed back then
+    make_consent(globex, site=globex.site, expires_at=timezone.now() + timedelta(days=3))  # still valid
+
+    async def run() -> tuple[int, list, list]:
+        groups = DeviceGroups()
+        await groups.join(acme.device.id, globex.device.id)
+        told = await sync_to_async(lambda: consent_expiry_push_all_task.delay(window_s=120).get())()
+        return told, await groups.drain(acme.device.id), await groups.drain(globex.device.id)
+
+    told, acme_events, globex_events = async_to_sync(run)()
+    assert told == 1 and acme_events == [config_event(acme.device.id)] and globex_events == []
+    from django.conf import settings
+
+    from vadcloud.celery import app
+
+    entry = settings.CELERY_BEAT_SCHEDULE["consent-expiry-push"]
+    assert entry["task"] == "compliance.consent_expiry_push_all" and entry["task"] in app.tasks
