@@ -218,3 +218,24 @@ def test_a_jurisdiction_change_re_resolves_the_policy(acme, tmp_path):  # noqa: 
     assert "AI Act Art. 5(1)(h)" in decision(body, "biometric_identification")["trace"]
     after = signed_config(acme, tmp_path)
     assert after.site.jurisdiction == "FR" and after.privacy_policy.policy_id != before.privacy_policy.policy_id
+
+
+@pytest.mark.parametrize(("models", "message"), [
+    ("flow", "models must be a list"),
+    ([{"name": "x"}], "every model needs a 'type'"),
+    ([{"type": "no_such_model"}], "unknown model type"),
+    ([{"type": "face_recognition_onnx"}], "model_path"),
+    ([{"type": "flow"}, {"type": "flow"}], "duplicated: ['flow']"),
+    ([{"type": "flow", "colour": "red"}], "colour"),
+])
+def test_bad_model_configs_are_a_400_naming_the_problem(acme, models, message):  # noqa: ANN001
+    response = client_for(acme.users["alice"]).patch(f"/api/v1/cameras/{acme.camera.id}/", {"models": models},
+                                                     format="json")
+    assert response.status_code == 400, response.content
+    assert message in response.json()["models"][0], response.json()
+
+
+def test_an_unknown_context_is_a_400(acme):  # noqa: ANN001
+    response = client_for(acme.users["alice"]).patch(f"/api/v1/cameras/{acme.camera.id}/", {"context": "moon"},
+                                                     format="json")
+    assert response.status_code == 400 and "context" in response.json()
