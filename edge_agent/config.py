@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import tomllib
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 
@@ -30,6 +28,7 @@ from pydantic import (
     model_validator,
 )
 
+from edge_agent._compat import StrEnum, TOMLDecodeError, toml_loads
 from edge_agent.errors import ConfigError
 from edge_agent.models.base import BIOMETRIC_CAPABILITIES, Capability
 
@@ -307,8 +306,8 @@ def load_config(path: Path | str) -> AgentConfig:
     except OSError as err:
         raise ConfigError(f"cannot read config {p}: {err.strerror or err}") from err
     try:
-        data = tomllib.loads(text) if p.suffix == ".toml" else json.loads(text)
-    except (json.JSONDecodeError, tomllib.TOMLDecodeError) as err:
+        data = toml_loads(text, source=f"config {p}") if p.suffix == ".toml" else json.loads(text)
+    except (json.JSONDecodeError, TOMLDecodeError) as err:
         raise ConfigError(f"config {p} is not valid {'TOML' if p.suffix == '.toml' else 'JSON'}: {err}") from err
     return parse_config(data, source=str(p))
 

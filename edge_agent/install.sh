@@ -20,7 +20,7 @@ UNIT_DIR="/etc/systemd/system"
 PYTHON="python3"
 PIP_ARGS=""
 SYSTEM_SITE=0
-MIN_PYTHON="3.11"  # edge_agent/pyproject.toml requires-python
+MIN_PYTHON="3.10"  # edge_agent/pyproject.toml requires-python (JetPack 6 ships 3.10)
 UNIT="vadcloud-edge.service"
 TMP=""
 
@@ -35,7 +35,7 @@ usage: install.sh --url URL [--token TOKEN] [options]
   --token TOKEN           one-time enrollment token from the portal (needed unless already enrolled)
   --prefix DIR            virtualenv for the agent (default /opt/vadcloud-edge)
   --data-dir DIR          device.json, device_key.pem, outbox (default /var/lib/vadcloud-edge)
-  --python PY             interpreter for the venv, >= 3.11 (default python3)
+  --python PY             interpreter for the venv, >= 3.10 (default python3)
   --pip-args "ARGS"       extra pip install arguments (e.g. "--no-index --find-links /wheels")
   --system-site-packages  let the venv see the interpreter's packages (offline / preinstalled deps)
   --no-systemd            do not write or enable vadcloud-edge.service
@@ -89,8 +89,11 @@ check_platform() {
     command -v "$PYTHON" >/dev/null 2>&1 || die "$PYTHON not found; install Python >= $MIN_PYTHON or pass --python"
     PY_VERSION=$("$PYTHON" -c 'import platform; print(platform.python_version())' </dev/null) \
         || die "$PYTHON does not run"
-    "$PYTHON" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' </dev/null \
-        || die "$PYTHON is Python $PY_VERSION; need >= $MIN_PYTHON (pass --python)"
+    "$PYTHON" -c 'import sys; sys.exit(0 if sys.version_info >= tuple(map(int, sys.argv[1].split("."))) else 1)' \
+        "$MIN_PYTHON" </dev/null || die "$PYTHON is Python $PY_VERSION; need >= $MIN_PYTHON (pass --python)"
+    # model bundles are unpacked with tarfile's "data" filter (Python 3.10.12+, 3.11.4+)
+    "$PYTHON" -c 'import sys, tarfile; sys.exit(0 if hasattr(tarfile, "data_filter") else 1)' </dev/null \
+        || die "$PYTHON is Python $PY_VERSION, whose tarfile has no safe extraction filter; need 3.10.12+ or 3.11.4+ (pass --python)"
     EXTRA=""
     if [ -f /etc/nv_tegra_release ]; then
         EXTRA="[gpu]"

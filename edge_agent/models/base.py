@@ -39,13 +39,14 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
-from typing import Any, ClassVar, Literal, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-import numpy as np
-
+from edge_agent._compat import Self, StrEnum
 from edge_agent.errors import ConfigError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 class Capability(StrEnum):
@@ -197,6 +198,8 @@ class AnomalyModel(ABC):
 
 def blank_frame(spec: InputSpec, index: int = 0, ts: float = 0.0) -> Frame:
     """A black frame matching ``spec`` (used by warmups and tests)."""
+    import numpy as np  # not at module level: the config / policy code imports this module without numpy
+
     gray = np.zeros((spec.height, spec.width), np.uint8)
     bgr = np.zeros((spec.height, spec.width, 3), np.uint8) if spec.channels == 3 else None
     return Frame(index=index, ts=ts, gray=gray, bgr=bgr)

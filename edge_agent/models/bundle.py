@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import platform
 import shutil
 import tarfile
 import tempfile
@@ -25,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
 
+from edge_agent._compat import UTC
 from edge_agent.errors import BundleError, ChecksumMismatch
 from edge_agent.models.base import AnomalyModel, Capability, InputSpec
 from edge_agent.models.registry import check_policy, get_model_class
@@ -100,7 +102,7 @@ def write_bundle(out: Path, *, camera_id: str, scene: str, resize: tuple[int, in
         root = Path(tmp) / "bundle"
         root.mkdir()
         entries = [_save_member(root, m) for m in members]
-        manifest = Manifest(created=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), camera_id=camera_id,
+        manifest = Manifest(created=dt.datetime.now(UTC).isoformat(timespec="seconds"), camera_id=camera_id,
                             scene=scene, resize=resize, color=color, policy_id=policy_id, models=entries,
                             training=training or {})
         (root / MANIFEST).write_text(manifest.model_dump_json(indent=2), encoding="utf-8")
@@ -148,6 +150,9 @@ def _open(path: Path) -> tuple[Path, tempfile.TemporaryDirectory[str] | None]:
         return path, None
     if not path.is_file():
         raise BundleError(f"bundle {path} does not exist")
+    if not hasattr(tarfile, "data_filter"):  # Python < 3.10.12 / 3.11.4: no safe extraction filter
+        raise BundleError(f"bundle {path}: unpacking a .tar.gz bundle safely needs Python 3.10.12+ or 3.11.4+ "
+                          f"(this is {platform.python_version()}); upgrade Python or use a bundle directory")
     tmp = tempfile.TemporaryDirectory(prefix="vad-bundle-")
     try:
         with tarfile.open(path, "r:*") as tar:

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import Any, Self
+from typing import Any
 
 import cv2
 import numpy as np
 
+from edge_agent._compat import Self
 from edge_agent.errors import ConfigError, ModelFileError
 from edge_agent.models.base import AnomalyModel, Capability, Evidence, Frame, ModelScore, param
 from edge_agent.models.registry import register

@@ -11,9 +11,10 @@ from typing import Any
 
 from pydantic import ValidationError
 from websockets.exceptions import ConnectionClosed
-from websockets.sync.client import ClientConnection, connect
+from websockets.sync.client import ClientConnection
 
 from edge_agent import __version__
+from edge_agent._compat import ws_connect as connect  # websockets 16 (Python 3.10) has no legacy=
 from edge_agent.protocol import (
     CLOSE_AUTH_FAILED,
     CLOSE_PROTOCOL,
