@@ -209,35 +209,6 @@ class ShiftSerializer(serializers.ModelSerializer):
         return attrs
 
 
-class EnrollmentTokenOutSerializer(serializers.Serializer):
-    """The one-time enrollment token (shown once) and the command that installs and enrolls a box."""
-
-    device = serializers.IntegerField(read_only=True)
-    token = serializers.CharField(read_only=True)
-    expires_at = serializers.DateTimeField(read_only=True)
-    install_command = serializers.CharField(read_only=True)
-
-
-class ShiftSerializer(serializers.ModelSerializer):
-    site = site_field()
-    weekdays = serializers.ListField(child=serializers.IntegerField(min_value=1, max_value=7), min_length=1)
-
-    class Meta:
-        model = Shift
-        fields = ["id", "site", "name", "weekdays", "start_time", "end_time", "sensitivity"]
-        read_only_fields = ["id"]
-
-    def validate_weekdays(self, value: list[int]) -> list[int]:
-        return sorted(set(value))
-
-    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        start = attrs.get("start_time", getattr(self.instance, "start_time", None))
-        end = attrs.get("end_time", getattr(self.instance, "end_time", None))
-        if start is not None and start == end:
-            raise serializers.ValidationError({"end_time": ["end_time must differ from start_time"]})
-        return attrs
-
-
 class DeviceCommandInSerializer(serializers.Serializer):
     action = serializers.CharField(max_length=64, help_text="reload | unload_model | destroy_biometric_templates")
     args = serializers.JSONField(required=False, default=dict,
