@@ -296,7 +296,7 @@ class _Lookups:
             (z.camera_id, z.name): z for z in Zone.unscoped_objects.filter(camera_id__in=camera_ids)} if camera_ids else {}
         self.alerts: dict[int, dict[str, Alert]] = {}
         if event_ids:
-            for alert in (Alert.unscoped_objects.select_related("camera__site", "zone")
+            for alert in (Alert.unscoped_objects.select_related("camera__site", "zone", "handled_by")
                           .filter(device_id__in=list(devices), event_id__in=event_ids)):
                 if alert.tenant_id == devices[alert.device_id].tenant_id:  # type: ignore[index]
                     self.alerts.setdefault(alert.device_id, {})[alert.event_id] = alert  # type: ignore[index]
@@ -425,15 +425,15 @@ def _payloads_by_tenant(alerts: list[Alert]) -> dict[int, list[dict[str, Any]]]:
     """The alert-wall rows of the touched alerts, serialized once per tenant (in its scope)."""
     if not alerts:
         return {}
-    from detection.api.serializers import AlertSerializer
+    from detection.api.serializers import alert_rows
 
     by_tenant: dict[int, list[Alert]] = {}
     for alert in alerts:
         by_tenant.setdefault(alert.tenant_id, []).append(alert)
     out = {}
     for tenant_id, rows in by_tenant.items():
-        with tenant_scope(tenant_id):  # many=True: the fields are built once, not once per alert
-            out[tenant_id] = [dict(row) for row in AlertSerializer(rows, many=True).data]
+        with tenant_scope(tenant_id):
+            out[tenant_id] = alert_rows(rows)
     return out
 
 
