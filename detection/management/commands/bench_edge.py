@@ -355,17 +355,21 @@ def _wire_bytes_per_camera(seconds: int, bundle: Path) -> dict[str, float]:
     return {"messages": len(lines), "bytes_per_s": total / seconds}
 
 
-def _latency_device(world: World) -> tuple[int, int, str]:
-    """A device with one camera in the bench tenant and a one-time enrollment token for it."""
+LATENCY_CAMERAS = 3  # simulated cameras on the latency box (sim:11, sim:12, ...)
+
+
+def _latency_device(world: World) -> tuple[int, list[int], str]:
+    """A device with LATENCY_CAMERAS cameras in the bench tenant and a one-time enrollment token."""
     from cameras.services import device_enrollment_token_create
 
     with tenant_scope(world.tenant_id):
         member = Membership.objects.get(role=Role.ADMIN)
         site = Site.objects.get()
         device = EdgeDevice.objects.create(site=site, name="latency-box")
-        camera = Camera.objects.create(site=site, device=device, name="latency-cam")
+        cameras = [Camera.objects.create(site=site, device=device, name=f"latency-cam-{i}").id
+                   for i in range(LATENCY_CAMERAS)]
         _, token = device_enrollment_token_create(member=member, device_id=device.id)
-    return device.id, camera.id, token
+    return device.id, cameras, token
 
 
 async def _camera_to_alert(base_url: str, portal_url: str, world: World, bundle: Path, tmp: Path, *,
@@ -373,36 +377,42 @@ async def _camera_to_alert(base_url: str, portal_url: str, world: World, bundle:
     from websockets.asyncio.client import connect
 
     vad_edge = str(Path(sys.executable).with_name("vad-edge"))
-    _, camera_id, token = await asyncio.to_thread(_latency_device, world)
+    _, camera_ids, token = await asyncio.to_thread(_latency_device, world)
     data_dir = tmp / "edge"
     enrolled = await asyncio.to_thread(subprocess.run, [vad_edge, "enroll", "--url", base_url, "--token", token,
                                                         "--data-dir", str(data_dir)], capture_output=True, text=True)
     if enrolled.returncode != 0:
         raise CommandError(f"vad-edge enroll failed: {enrolled.stderr.strip()}")
     config = tmp / "agent.json"
-    config.write_text(json.dumps({"cameras": [{"id": str(camera_id), "source": "sim:11", "fps": 10,
-                                               "scene": "parking", "bundle": str(bundle)}]}))
+    config.write_text(json.dumps({"cameras": [{"id": str(cid), "source": f"sim:{11 + i}", "fps": 10, "scene": "parking",
+                                               "bundle": str(bundle)} for i, cid in enumerate(camera_ids)]}))
     headers = {"Cookie": f"sessionid={world.session_key}", "Origin": base_url}
     first_seen: dict[int, tuple[float, str]] = {}
     async with connect(portal_url, additional_headers=headers, max_size=None) as ws:
         if json.loads(await ws.recv()).get("type") != "hello":
             raise CommandError("portal socket refused")
+        log = (tmp / "agent.log").open("wb")
         agent = await asyncio.create_subprocess_exec(
-            vad_edge, "run", "--config", str(config), "--all", "--data-dir", str(data_dir),
-            "--max-frames", str(seconds * 10), stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+            vad_edge, "run", "--config", str(config), "--all", "--data-dir", str(data_dir), stdout=log, stderr=log)
 
         async def listen() -> None:
             async for raw in ws:
                 msg = json.loads(raw)
                 now = time.time()
                 for alert in msg.get("alerts") or ([msg["alert"]] if "alert" in msg else []):
-                    if alert.get("camera") == camera_id:
+                    if alert.get("camera") in camera_ids:
                         first_seen.setdefault(alert["id"], (now, alert["started_at"]))
 
         listener = asyncio.create_task(listen())
-        await asyncio.wait_for(agent.wait(), timeout=seconds + 120)
+        await asyncio.sleep(seconds)
+        agent.terminate()  # SIGTERM: the agent closes its open events and flushes its outbox
+        try:
+            await asyncio.wait_for(agent.wait(), timeout=60)
+        except TimeoutError:
+            agent.kill()
         await asyncio.sleep(1.0)
         listener.cancel()
+        log.close()
     from django.utils.dateparse import parse_datetime
 
     lat = [(seen - parse_datetime(started).timestamp()) * 1000 for seen, started in first_seen.values()]  # type: ignore[union-attr]
@@ -421,7 +431,7 @@ class Command(BaseCommand):
         parser.add_argument("--fanout-clients", type=int, default=5)
         parser.add_argument("--fanout-rate", type=float, default=500.0)
         parser.add_argument("--repeats", type=int, default=3)
-        parser.add_argument("--latency-seconds", type=int, default=90, help="seconds of the demo-path agent run")
+        parser.add_argument("--latency-seconds", type=int, default=120, help="seconds of the demo-path agent run")
         parser.add_argument("--skip", nargs="*", default=[],
                             choices=["ingest", "fanout", "devices", "wire", "latency"])
 
@@ -471,8 +481,8 @@ class Command(BaseCommand):
                 res = asyncio.run(_camera_to_alert(f"http://127.0.0.1:{port}", portal_url, world, bundle, tmp,
                                                    seconds=opts["latency_seconds"]))
                 self.stdout.write(
-                    f"camera-to-alert latency, demo path (real agent, sim:11 in real time, "
-                    f"{opts['latency_seconds']} s): {res['alerts']} alerts; frame to portal socket "
+                    f"camera-to-alert latency, demo path (real agent, {LATENCY_CAMERAS} simulated cameras in real "
+                    f"time, {opts['latency_seconds']} s): {res['alerts']} alerts; frame to portal socket "
                     f"p50 {res['p50_ms']:.0f} ms, p99 {res['p99_ms']:.0f} ms")
 
     def _ingest(self, url: str, world: World, opts: dict[str, Any]) -> None:
