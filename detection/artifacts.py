@@ -39,9 +39,9 @@ from django.db.models import Prefetch, QuerySet
 from pydantic import ValidationError
 
 from cameras.live import edge_config_changed
-from compliance.audit import audit_record
 from cameras.models import Camera, EdgeDevice
 from cameras.selectors import camera_list
+from compliance.audit import audit_record
 from detection.models import CameraBundle, ModelArtifact
 from tenants.errors import Conflict, InvalidInput, NotFound, VadError
 from tenants.models import Membership

@@ -7,7 +7,12 @@ Rights are read again on every message and every push, never kept from ``connect
   (``tenants.live``).
 - Each message re-reads the membership (still a member? role?) and calls the same services as the
   HTTP API, which check visibility (4404) and role (4403) themselves.
-- Each push is forwarded only if the member can see the alert's site or camera *now*.
+- Each push is forwarded only if the member can see the alert's site or camera. For pushes the
+  rights are read at most every ``ALERT_WALL_RIGHTS_TTL_S`` (1 s): a busy site pushes many times
+  a second to every open wall, and three queries per push per wall on the process's one database
+  thread made the walls fall seconds behind. Changes made through the services close the socket
+  at once (below); one written straight to the database applies to pushes within that second
+  and to the next message at once.
 - Removing or demoting a member, changing their site grants, or signing out closes the sockets
   (4408 rights changed, 4410 signed out); the client reconnects with its current rights.
 
@@ -16,10 +21,12 @@ Bad frames are answered with an ``error`` reply (code 4400), never a server-side
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.generic.websocket import JsonWebsocketConsumer
+from django.conf import settings
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from compliance.audit import audit_ip
@@ -36,6 +43,10 @@ from tenants.selectors import membership_current, membership_resolve, visibility
 from vadcloud.jsonlimits import MAX_WS_MESSAGE_BYTES, JsonLimitError, parse_json_limited
 
 MAX_ID = 2**63 - 1
+
+
+def rights_ttl_s() -> float:
+    return float(getattr(settings, "ALERT_WALL_RIGHTS_TTL_S", 1.0))
 
 
 class AlertCloseMessage(BaseModel):
@@ -91,32 +102,40 @@ class AlertWallConsumer(JsonWebsocketConsumer):
             return None  # signed out (the session is gone) even if the close message was lost
         return membership_current(membership_id=self.membership_id, user_id=self.user_id)
 
+    def push_filter(self) -> Any:
+        """``sees(site_id=, camera_id=)`` for pushes, or None when no longer a member; the rights
+        behind it are at most ``rights_ttl_s`` old."""
+        now = time.monotonic()
+        cached = getattr(self, "_push_rights", None)
+        if cached is not None and now - cached[0] < rights_ttl_s():
+            return cached[1]
+        member = self.current_member()
+        sees = None
+        if member is not None:
+            with tenant_scope(self.tenant_id):
+                sees = visibility(membership=member).sees
+        self._push_rights = (now, sees)
+        return sees
+
     def member_revoked(self, event: dict[str, Any]) -> None:
         self.send_json({"type": "closing", "code": event["code"], "detail": event["reason"]})
         self.close(code=event["code"])
 
     def alert_changed(self, event: dict[str, Any]) -> None:
-        member = self.current_member()
-        if member is None:
-            self.close(code=CLOSE_NOT_MEMBER)
-            return
-        alert = event["alert"]
-        with tenant_scope(self.tenant_id):
-            if not visibility(membership=member).sees(site_id=alert.get("site"), camera_id=alert.get("camera")):
-                return
-        self.send_json({"type": "alert", "alert": alert})
+        self.alerts_changed({"alerts": [event["alert"]]}, single=True)
 
-    def alerts_changed(self, event: dict[str, Any]) -> None:
-        """A coalesced push (one edge frame's alerts): membership is read once, each alert is
-        filtered by the member's current visibility, one ``alerts`` frame goes out."""
-        member = self.current_member()
-        if member is None:
+    def alerts_changed(self, event: dict[str, Any], single: bool = False) -> None:
+        """A coalesced push (one group commit's alerts of this tenant): each alert is filtered by
+        the member's visibility, one ``alerts`` frame goes out (``alert`` for a single change)."""
+        sees = self.push_filter()
+        if sees is None:
             self.close(code=CLOSE_NOT_MEMBER)
             return
         with tenant_scope(self.tenant_id):
-            sees = visibility(membership=member).sees
             alerts = [a for a in event["alerts"] if sees(site_id=a.get("site"), camera_id=a.get("camera"))]
-        if alerts:
+        if alerts and single:
+            self.send_json({"type": "alert", "alert": alerts[0]})
+        elif alerts:
             self.send_json({"type": "alerts", "alerts": alerts})
 
     def devices_changed(self, event: dict[str, Any]) -> None:

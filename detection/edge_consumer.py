@@ -29,6 +29,7 @@ import secrets
 import time
 from typing import Any
 
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
@@ -114,6 +115,17 @@ class EdgeConsumer(AsyncWebsocketConsumer):
                                                                           tenant_id=self.tenant_id)
             except Exception:
                 logger.exception("edge.heartbeat_flush_failed", extra={"device_id": self.device_id})
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        """Channels' dispatch without its per-message ``aclose_old_connections()``: that is a hop to
+        the process's one shared database thread before *every* frame, which caps a process at a
+        few thousand frames per second and makes every connection wait behind the others. This
+        consumer touches the database only through ``database_sync_to_async`` (which closes stale
+        connections around each call) and the ingest writer (which does the same on its thread)."""
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"no handler for message type {message['type']}")
+        await handler(message)
 
     async def _send(self, msg: Any) -> None:
         await self.send(text_data=msg.model_dump_json())

@@ -3,16 +3,21 @@
 One frame per transaction costs one commit each: on PostgreSQL a WAL flush (a few ms), so a
 process could never ack more frames per second than it can flush commits. The ``IngestWriter``
 of each server process takes the frames of *all* its edge connections that queued up while the
-previous commit was in flight and writes them in ONE transaction: the frames of one device are
-written as one (one device lock, one camera and alert lookup, one bulk insert), each device in its
-own savepoint (``edge_ingest``'s ``atomic()`` nests), so a device whose write fails rolls back
-alone. Every frame's
-ack is released only after the shared commit returned; hooks registered by a frame (the alert-wall
-push) run after that commit too. If the shared commit itself fails, each frame of the group is
-written again on its own (``edge_ingest`` with its retries), so one bad group loses nothing.
+previous commit was in flight and writes them in ONE transaction with a fixed number of queries
+(``detection.ingest.edge_ingest_group``: lock the devices, read their cameras, zones and known
+alerts, one insert, one update of alerts, one update of devices), however many devices and frames
+the group holds. Every frame's ack is released only after the shared commit returned. A revoked
+device in the group is refused alone; if the shared transaction fails, each frame of the group is
+written again on its own (``edge_ingest`` with its retries), so one bad frame loses nothing.
 
 Under light load a group is one frame and nothing waits; under heavy load groups grow up to
 ``EDGE_INGEST_GROUP_MAX`` frames (default 256) and throughput no longer depends on commit latency.
+
+The alert walls hear of a group's alerts after its commit, from the event loop: one
+``alerts.changed`` channel-layer message per tenant per group (at most ``PUSH_CHUNK`` alerts
+each), never one per event or per frame. Sending from the writer thread instead would cost a
+fresh event loop and Redis connection per send (``async_to_sync``), about 15 ms each, during which
+nothing is written.
 """
 
 from __future__ import annotations
@@ -25,13 +30,17 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import close_old_connections, connection, transaction
 
 from detection import ingest
-from edge_agent.protocol import Ack
+from detection.live import alert_group
 
 logger = logging.getLogger(__name__)
+
+
+PUSH_CHUNK = 500  # alerts per alert-wall message (a channel-layer message stays well under 1 MB)
 
 
 def group_max() -> int:
@@ -47,61 +56,50 @@ class _Job:
     done: asyncio.Future
 
 
-def _merged(jobs: list[_Job]) -> list[tuple[int, int, list[_Job]]]:
-    """The group's frames by device, in arrival order: one device's frames are written as one."""
-    by_device: dict[tuple[int, int], list[_Job]] = {}
-    for job in jobs:
-        by_device.setdefault((job.device_id, job.tenant_id), []).append(job)
-    return [(device_id, tenant_id, frames) for (device_id, tenant_id), frames in by_device.items()]
-
-
-def _split(result: Any, frames: list[_Job]) -> list[Any]:
-    """One device's IngestResult cut back into one per frame: each frame's ack carries the results
-    of its own messages; its seq is the cumulative seq of the commit (every seq <= it is handled)."""
-    out = []
-    for frame in frames:
-        seqs = {m.seq for m in frame.messages if m.seq is not None} | {seq for seq, _ in frame.rejected}
-        mine, seen = [], set()
-        for r in result.results:
-            if r.seq in seqs and r.seq not in seen:
-                mine.append(r)
-                seen.add(r.seq)
-        ack = Ack(seq=result.ack.seq, results=mine)
-        out.append(ingest.IngestResult(ack=ack, alerts_changed=result.alerts_changed, results=mine))
-    return out
-
-
-def _write_device(device_id: int, tenant_id: int, frames: list[_Job]) -> list[Any]:
-    try:
-        result = ingest.edge_ingest(device_id=device_id, tenant_id=tenant_id,
-                                    messages=[m for f in frames for m in f.messages],
-                                    rejected=[r for f in frames for r in f.rejected])
-    except Exception as err:  # noqa: BLE001 - this device's savepoint rolled back; its frames are told
-        return [err] * len(frames)
-    return _split(result, frames)
-
-
-def _write_group(jobs: list[_Job]) -> list[Any]:
-    """Each job's IngestResult (or the exception it raised), all committed together."""
-    outcome: dict[int, Any] = {}
+def _write_group(jobs: list[_Job]) -> tuple[list[Any], dict[int, list[dict[str, Any]]]]:
+    """Each job's IngestResult (or the exception refusing its device), all committed together,
+    and the alert-wall rows of what was committed, by tenant."""
+    items = [ingest.DeviceFrames.of(device_id=j.device_id, tenant_id=j.tenant_id, messages=j.messages,
+                                    rejected=j.rejected) for j in jobs]
     try:
         with transaction.atomic():
-            for device_id, tenant_id, frames in _merged(jobs):
-                for frame, result in zip(frames, _write_device(device_id, tenant_id, frames), strict=True):
-                    outcome[id(frame)] = result
+            return ingest.edge_ingest_group(items)
     except Exception:  # noqa: BLE001 - the shared commit failed: write every frame on its own
         logger.warning("edge.group_commit_failed", extra={"frames": len(jobs)}, exc_info=True)
-        for job in jobs:
-            outcome[id(job)] = _write_device(job.device_id, job.tenant_id, [job])[0]
-    return [outcome[id(job)] for job in jobs]
+    outcomes: list[Any] = []
+    pushes: dict[int, list[dict[str, Any]]] = {}
+    for job in jobs:
+        try:
+            result = ingest.edge_ingest(device_id=job.device_id, tenant_id=job.tenant_id,
+                                        messages=job.messages, rejected=job.rejected)
+        except Exception as err:  # noqa: BLE001 - this frame is answered with its failure
+            outcomes.append(err)
+            continue
+        outcomes.append(result)
+        pushes.setdefault(job.tenant_id, []).extend(result.pushes)
+    return outcomes, pushes
 
 
-def _write_group_fresh(jobs: list[_Job]) -> list[Any]:
+def _write_group_fresh(jobs: list[_Job]) -> tuple[list[Any], dict[int, list[dict[str, Any]]]]:
     close_old_connections()  # what Channels' database_sync_to_async does around each call
     try:
         return _write_group(jobs)
     finally:
         close_old_connections()
+
+
+async def _push(pushes: dict[int, list[dict[str, Any]]]) -> None:
+    """The committed alerts to each tenant's walls (detection.consumers filters by visibility)."""
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    for tenant_id, payloads in pushes.items():
+        for i in range(0, len(payloads), PUSH_CHUNK):
+            try:
+                await layer.group_send(alert_group(tenant_id),
+                                       {"type": "alerts.changed", "alerts": payloads[i:i + PUSH_CHUNK]})
+            except Exception:  # noqa: BLE001 - the alerts are committed; walls re-read on reconnect
+                logger.exception("edge.alert_push_failed", extra={"tenant_id": tenant_id})
 
 
 class IngestWriter:
@@ -110,10 +108,12 @@ class IngestWriter:
     def __init__(self) -> None:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._queue: asyncio.Queue[_Job] | None = None
+        self._pushes: asyncio.Queue[dict[int, list[dict[str, Any]]]] = asyncio.Queue()
         self._task: asyncio.Task | None = None
+        self._pusher: asyncio.Task | None = None
         self._executor: ThreadPoolExecutor | None = None
 
-    async def _write(self, jobs: list[_Job]) -> list[Any]:
+    async def _write(self, jobs: list[_Job]) -> tuple[list[Any], dict[int, list[dict[str, Any]]]]:
         """Run the group's transaction off the event loop.
 
         Not on Channels' shared database thread: every consumer awaits that thread before each
@@ -134,8 +134,9 @@ class IngestWriter:
         """Write one frame; returns its ``IngestResult`` once the commit holding it returned."""
         loop = asyncio.get_running_loop()
         if self._loop is not loop or self._task is None or self._task.done():
-            self._loop, self._queue = loop, asyncio.Queue()
+            self._loop, self._queue, self._pushes = loop, asyncio.Queue(), asyncio.Queue()
             self._task = loop.create_task(self._run(self._queue))
+            self._pusher = loop.create_task(self._push_in_order(self._pushes))
         job = _Job(device_id, tenant_id, messages, rejected, loop.create_future())
         assert self._queue is not None
         await self._queue.put(job)
@@ -146,8 +147,9 @@ class IngestWriter:
             jobs = [await queue.get()]
             while len(jobs) < group_max() and not queue.empty():
                 jobs.append(queue.get_nowait())
+            pushes: dict[int, list[dict[str, Any]]] = {}
             try:
-                outcomes = await self._write(jobs)
+                outcomes, pushes = await self._write(jobs)
             except Exception as err:  # noqa: BLE001 - never let the writer die: fail these frames
                 logger.exception("edge.group_write_failed")
                 outcomes = [err] * len(jobs)
@@ -158,6 +160,13 @@ class IngestWriter:
                     job.done.set_exception(outcome)
                 else:
                     job.done.set_result(outcome)
+            if pushes:  # after the commit: the walls hear of committed alerts only, in commit order
+                self._pushes.put_nowait(pushes)
+
+    async def _push_in_order(self, pushes: asyncio.Queue[dict[int, list[dict[str, Any]]]]) -> None:
+        """Alert-wall sends on a task of their own, so the next group is written meanwhile."""
+        while True:
+            await _push(await pushes.get())
 
 
 writer = IngestWriter()

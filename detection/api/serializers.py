@@ -1,5 +1,9 @@
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
+from django.utils import timezone
 from rest_framework import serializers
 
 from detection.models import Alert, AlertStatus, ReasonCode
@@ -23,6 +27,29 @@ class AlertSerializer(serializers.ModelSerializer):
 
     def get_scene_image(self, alert: Alert) -> str | None:
         return f"/api/v1/cameras/{alert.camera_id}/scene-image/" if alert.camera.scene_image else None
+
+
+def _iso(value: datetime | None) -> str | None:
+    """What DRF's DateTimeField writes: the current time zone, ISO 8601, 'Z' for UTC."""
+    if value is None:
+        return None
+    text = timezone.localtime(value).isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+def alert_rows(alerts: list[Alert]) -> list[dict[str, Any]]:
+    """``AlertSerializer(alerts, many=True).data``, field for field, without DRF's per-field
+    machinery: the edge ingest serializes every alert it writes for the live walls, and at
+    thousands of events a second DRF cost more than the database. Related rows must be loaded
+    (``camera``, ``zone``, ``handled_by``). tests/detection/test_alert_rows.py keeps the two equal."""
+    return [{
+        "id": a.id, "kind": a.kind, "site": a.camera.site_id, "camera": a.camera_id, "camera_name": a.camera.name,
+        "zone": a.zone_id, "zone_name": a.zone.name if a.zone_id is not None else None,
+        "started_at": _iso(a.started_at), "ended_at": _iso(a.ended_at), "peak_score": float(a.peak_score),
+        "per_model": a.per_model, "boxes": a.boxes, "status": a.status, "reason_code": a.reason_code, "note": a.note,
+        "handled_by": a.handled_by.username if a.handled_by_id is not None else None,
+        "handled_at": _iso(a.handled_at),
+    } for a in alerts]
 
 
 class AlertFilterSerializer(serializers.Serializer):

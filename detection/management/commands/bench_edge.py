@@ -9,7 +9,11 @@ clients from this process, and prints:
 - p99 ack latency at 60% of the measured single-event rate;
 - portal fan-out: every event reaches every subscribed portal client, p50/p99 event-to-portal;
 - concurrent devices with heartbeats on one process and the server's memory per connection;
-- wire bytes per second per camera for a busy simulated scene (the real agent pipeline).
+- wire bytes per second per camera for a busy simulated scene (the real agent pipeline);
+- camera-to-alert latency on the demo path: a real ``vad-edge run`` (enrolled with a token, the
+  simulated busy scene in real time) streams to the server; for each alert, the time it reaches a
+  portal socket minus the wall clock of the frame that opened it (``started_at`` of an open is
+  that frame's capture time).
 
 Figures are medians over ``--repeats`` runs. Everything targets 127.0.0.1 and stops by itself.
 """
@@ -326,26 +330,93 @@ async def _concurrency(url: str, world: World, pid: int, *, hold_s: float, heart
             "rss_mib": rss_open / 1024, "kib_per_connection": (rss_open - rss_before) / max(1, len(sockets))}
 
 
-def _wire_bytes_per_camera(seconds: int) -> dict[str, float]:
+def _fit_bundle(tmp: Path) -> Path:
+    """A model bundle fitted on simulated normal footage (what ``make demo`` ships)."""
+    vad_edge = str(Path(sys.executable).with_name("vad-edge"))
+    normal, bundle = tmp / "normal", tmp / "bundle.tar.gz"
+    subprocess.run([sys.executable, "-m", "edge_agent.sim", "--out", str(normal), "--frames", "600", "--seed", "1",
+                    "--normal"], check=True, capture_output=True, timeout=300)
+    subprocess.run([vad_edge, "train", "--source", str(normal), "--scene", "parking", "--out", str(bundle),
+                    "--quiet"], check=True, capture_output=True, timeout=600)
+    return bundle
+
+
+def _wire_bytes_per_camera(seconds: int, bundle: Path) -> dict[str, float]:
     """Run the real agent pipeline for ``seconds`` of a busy simulated scene, in real time (so the
     heartbeats come at their real rate), and size every message it would send."""
-    import tempfile
-
     vad_edge = str(Path(sys.executable).with_name("vad-edge"))
-    with tempfile.TemporaryDirectory() as tmp:
-        normal, bundle = Path(tmp) / "normal", Path(tmp) / "bundle.tar.gz"
-        subprocess.run([sys.executable, "-m", "edge_agent.sim", "--out", str(normal), "--frames", "600", "--seed", "1",
-                        "--normal"], check=True, capture_output=True, timeout=300)
-        subprocess.run([vad_edge, "train", "--source", str(normal), "--scene", "parking", "--out", str(bundle),
-                        "--quiet"], check=True, capture_output=True, timeout=600)
-        out = subprocess.run([vad_edge, "run", "--source", "sim:11", "--scene", "parking", "--fps", "10",
-                              "--bundle", str(bundle), "--max-frames", str(seconds * 10), "--health-every", "10"],
-                             cwd=ROOT, capture_output=True, text=True, timeout=600)
+    out = subprocess.run([vad_edge, "run", "--source", "sim:11", "--scene", "parking", "--fps", "10",
+                          "--bundle", str(bundle), "--max-frames", str(seconds * 10), "--health-every", "10"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=600)
     if out.returncode != 0:
         return {"error": 1.0}
     lines = [ln for ln in out.stdout.splitlines() if ln.startswith("{")]
     total = sum(len(ln.encode()) for ln in lines)
     return {"messages": len(lines), "bytes_per_s": total / seconds}
+
+
+LATENCY_CAMERAS = 3  # simulated cameras on the latency box (sim:11, sim:12, ...)
+
+
+def _latency_device(world: World) -> tuple[int, list[int], str]:
+    """A device with LATENCY_CAMERAS cameras in the bench tenant and a one-time enrollment token."""
+    from cameras.services import device_enrollment_token_create
+
+    with tenant_scope(world.tenant_id):
+        member = Membership.objects.get(role=Role.ADMIN)
+        site = Site.objects.get()
+        device = EdgeDevice.objects.create(site=site, name="latency-box")
+        cameras = [Camera.objects.create(site=site, device=device, name=f"latency-cam-{i}").id
+                   for i in range(LATENCY_CAMERAS)]
+        _, token = device_enrollment_token_create(member=member, device_id=device.id)
+    return device.id, cameras, token
+
+
+async def _camera_to_alert(base_url: str, portal_url: str, world: World, bundle: Path, tmp: Path, *,
+                           seconds: int) -> dict[str, float]:
+    from websockets.asyncio.client import connect
+
+    vad_edge = str(Path(sys.executable).with_name("vad-edge"))
+    _, camera_ids, token = await asyncio.to_thread(_latency_device, world)
+    data_dir = tmp / "edge"
+    enrolled = await asyncio.to_thread(subprocess.run, [vad_edge, "enroll", "--url", base_url, "--token", token,
+                                                        "--data-dir", str(data_dir)], capture_output=True, text=True)
+    if enrolled.returncode != 0:
+        raise CommandError(f"vad-edge enroll failed: {enrolled.stderr.strip()}")
+    config = tmp / "agent.json"
+    config.write_text(json.dumps({"cameras": [{"id": str(cid), "source": f"sim:{11 + i}", "fps": 10, "scene": "parking",
+                                               "bundle": str(bundle)} for i, cid in enumerate(camera_ids)]}))
+    headers = {"Cookie": f"sessionid={world.session_key}", "Origin": base_url}
+    first_seen: dict[int, tuple[float, str]] = {}
+    async with connect(portal_url, additional_headers=headers, max_size=None) as ws:
+        if json.loads(await ws.recv()).get("type") != "hello":
+            raise CommandError("portal socket refused")
+        log = (tmp / "agent.log").open("wb")
+        agent = await asyncio.create_subprocess_exec(
+            vad_edge, "run", "--config", str(config), "--all", "--data-dir", str(data_dir), stdout=log, stderr=log)
+
+        async def listen() -> None:
+            async for raw in ws:
+                msg = json.loads(raw)
+                now = time.time()
+                for alert in msg.get("alerts") or ([msg["alert"]] if "alert" in msg else []):
+                    if alert.get("camera") in camera_ids:
+                        first_seen.setdefault(alert["id"], (now, alert["started_at"]))
+
+        listener = asyncio.create_task(listen())
+        await asyncio.sleep(seconds)
+        agent.terminate()  # SIGTERM: the agent closes its open events and flushes its outbox
+        try:
+            await asyncio.wait_for(agent.wait(), timeout=60)
+        except TimeoutError:
+            agent.kill()
+        await asyncio.sleep(1.0)
+        listener.cancel()
+        log.close()
+    from django.utils.dateparse import parse_datetime
+
+    lat = [(seen - parse_datetime(started).timestamp()) * 1000 for seen, started in first_seen.values()]  # type: ignore[union-attr]
+    return {"alerts": len(lat), "p50_ms": _pct(lat, 50), "p99_ms": _pct(lat, 99)}
 
 
 class Command(BaseCommand):
@@ -360,7 +431,9 @@ class Command(BaseCommand):
         parser.add_argument("--fanout-clients", type=int, default=5)
         parser.add_argument("--fanout-rate", type=float, default=500.0)
         parser.add_argument("--repeats", type=int, default=3)
-        parser.add_argument("--skip", nargs="*", default=[], choices=["ingest", "fanout", "devices", "wire"])
+        parser.add_argument("--latency-seconds", type=int, default=120, help="seconds of the demo-path agent run")
+        parser.add_argument("--skip", nargs="*", default=[],
+                            choices=["ingest", "fanout", "devices", "wire", "latency"])
 
     def handle(self, *args: Any, **opts: Any) -> None:
         vendor = connection.vendor
@@ -368,19 +441,25 @@ class Command(BaseCommand):
         self.stdout.write(f"bench_edge: database {vendor}, channel layer {layer}, one daphne process on 127.0.0.1")
         if vendor != "postgresql" or "Redis" not in layer:
             self.stdout.write("  note: the headline figures are for PostgreSQL + Redis (DATABASE_URL, REDIS_URL)")
-        if {"ingest", "fanout", "devices"} - set(opts["skip"]):
-            self._link(opts)
-        if "wire" not in opts["skip"]:
-            res = _wire_bytes_per_camera(60)
-            if "error" in res:
-                self.stdout.write("wire bytes: the agent run failed (see `vad-edge run --source sim:11:asap`)")
-            else:
-                self.stdout.write(f"wire bytes per camera, busy simulated scene, 60 s: {res['messages']:.0f} messages, "
-                                  f"{res['bytes_per_s']:.0f} B/s (1080p video: 4-8 Mbit/s = 500-1000 KB/s)")
+        import tempfile
 
-    def _link(self, opts: dict[str, Any]) -> None:
+        with tempfile.TemporaryDirectory() as tmp:
+            bundle = _fit_bundle(Path(tmp)) if {"wire", "latency"} - set(opts["skip"]) else Path(tmp)
+            if {"ingest", "fanout", "devices", "latency"} - set(opts["skip"]):
+                self._link(opts, bundle, Path(tmp))
+            if "wire" not in opts["skip"]:
+                res = _wire_bytes_per_camera(60, bundle)
+                if "error" in res:
+                    self.stdout.write("wire bytes: the agent run failed (see `vad-edge run --source sim:11:asap`)")
+                else:
+                    self.stdout.write(f"wire bytes per camera, busy simulated scene, 60 s: {res['messages']:.0f} "
+                                      f"messages, {res['bytes_per_s']:.0f} B/s (1080p video: 4-8 Mbit/s = "
+                                      "500-1000 KB/s)")
+
+    def _link(self, opts: dict[str, Any], bundle: Path, tmp: Path) -> None:
         world = _make_world(opts["senders"], opts["devices"] if "devices" not in opts["skip"] else 0)
         port = _free_port()
+        os.environ["PORTAL_BASE_URL"] = f"http://127.0.0.1:{port}"  # where enrolling devices are told to connect
         edge_url, portal_url = f"ws://127.0.0.1:{port}/ws/edge/", f"ws://127.0.0.1:{port}/ws/alerts/"
         with _server(port) as proc:
             if "ingest" not in opts["skip"]:
@@ -398,6 +477,13 @@ class Command(BaseCommand):
                     f"concurrent devices: {res['alive']}/{res['devices']} connected and heartbeating every 10 s "
                     f"({res['heartbeats']} heartbeats in {opts['hold']:.0f} s); server RSS {res['rss_mib']:.0f} MiB, "
                     f"{res['kib_per_connection']:.0f} KiB per connection")
+            if "latency" not in opts["skip"]:
+                res = asyncio.run(_camera_to_alert(f"http://127.0.0.1:{port}", portal_url, world, bundle, tmp,
+                                                   seconds=opts["latency_seconds"]))
+                self.stdout.write(
+                    f"camera-to-alert latency, demo path (real agent, {LATENCY_CAMERAS} simulated cameras in real "
+                    f"time, {opts['latency_seconds']} s): {res['alerts']} alerts; frame to portal socket "
+                    f"p50 {res['p50_ms']:.0f} ms, p99 {res['p99_ms']:.0f} ms")
 
     def _ingest(self, url: str, world: World, opts: dict[str, Any]) -> None:
         runs: dict[str, list[dict[str, float]]] = {"single": [], "batched": []}
