@@ -78,10 +78,9 @@ class _Sink:
         data_dir = args.data_dir or default_data_dir()
         if args.data_dir is None and not is_enrolled(data_dir):
             return  # not enrolled: print JSON lines
+        from edge_agent.control import EdgeControl
         from edge_agent.transport.outbox import OUTBOX_FILE, Outbox
         from edge_agent.transport.sender import Sender
-
-        from edge_agent.control import EdgeControl
 
         device = load_device(data_dir)
         self.config = self._config_store(device)

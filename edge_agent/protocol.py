@@ -294,7 +294,8 @@ def parse_from_cloud(data: dict[str, Any] | str | bytes) -> Any:
 
 __all__ = [
     "MAX_BATCH", "MAX_CURVE_POINTS", "MAX_FRAME_BYTES", "PROTOCOL_V2", "Ack", "AckResult", "Batch", "CameraBeat",
-    "Challenge", "Command", "CommandResult", "ConfigPush", "ConfigRefusal", "EdgeMessage", "ErrorMessage", "EventClose", "EventOpen",
+    "Challenge", "Command", "CommandResult", "ConfigPush", "ConfigRefusal", "EdgeMessage", "ErrorMessage", "EventClose",
+    "EventOpen",
     "EventUpdate", "Heartbeat", "Hello", "ScoreCurve", "StreamStatus", "Welcome", "challenge_bytes",
     "parse_from_cloud", "parse_from_edge", "Box", "EvidenceOut", "ModelVote",
 ]
