@@ -85,7 +85,8 @@ class _Sink:
         device = load_device(data_dir)
         self.config = self._config_store(device)
         self.outbox = Outbox(args.outbox or data_dir / OUTBOX_FILE, max_bytes=int(args.outbox_max_mb * 1024 * 1024))
-        self.control = EdgeControl(store=self.config, local=_agent(args), data_dir=device.data_dir, emit=self)
+        self.control = EdgeControl(store=self.config, local=_agent(args), data_dir=device.data_dir, emit=self,
+                                   device=device)
         self.sender = Sender(self.outbox, device, on_config=self.control.on_config,
                              on_command=self.control.on_command).start()
         log.info("streaming to the cloud", extra={"device_id": device.device_id, "ws_url": device.ws_url,

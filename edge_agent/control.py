@@ -132,8 +132,10 @@ class EdgeControl:
     ``local`` the agent's own config; ``emit`` where messages go (the outbox sink).
     """
 
-    def __init__(self, *, store: Any, local: AgentConfig, data_dir: Path | str, emit: Callable[[Any], None]) -> None:
+    def __init__(self, *, store: Any, local: AgentConfig, data_dir: Path | str, emit: Callable[[Any], None],
+                 device: Any = None) -> None:
         self.store, self.local, self.data_dir, self.emit = store, local, Path(data_dir), emit
+        self.device = device  # the enrolled Device: fetches the model bundles the config names
         self.runner: Any = None
         self._lock = threading.Lock()
         self._seen: OrderedDict[str, None] = OrderedDict()  # command ids executed by this process
@@ -143,7 +145,8 @@ class EdgeControl:
         """What the runner starts with: the kept cloud config when there is one, else the local config."""
         if self.store is None or self.store.current is None:
             return self.local
-        cameras, _ = cameras_from_config(self.store.current, self.local)
+        cameras, failed = cameras_from_config(self.store.current, self.local)
+        cameras = self._with_bundles(self.store.current, cameras, failed)
         return self.local.model_copy(update={"cameras": cameras,
                                              "policy": policy_from_config(self.store.current, self.local.policy)})
 
@@ -204,6 +207,7 @@ class EdgeControl:
         with self._lock:
             config, version = self.store.current, self.store.version
         cameras, failed = cameras_from_config(config, self.local)
+        cameras = self._with_bundles(config, cameras, failed)
         if new_version:
             self.runner.unloaded.clear()  # an unload lasts until the next config
         t0 = time.monotonic()
@@ -216,6 +220,35 @@ class EdgeControl:
         log.info("config applied", extra={"version": version, "failed": sorted(failed),
                                           "reconcile_ms": round(1000 * (time.monotonic() - t0), 1), **done})
         return done
+
+    def _with_bundles(self, config: Any, cameras: list[CameraConfig], failed: dict[str, str]) -> list[CameraConfig]:
+        """Point each camera at the model bundle the signed config names for it, fetched with device
+        auth and checked against the size and sha256 the signature covers (``ensure_bundle``) before
+        anything loads it. A bundle that does not verify is refused: a camera already running keeps
+        the bundle it has; a new camera fails with the reason (``failed``)."""
+        from edge_agent.transport.bundles import BundleRefused, ensure_bundle
+
+        refs = list(getattr(config, "model_bundles", []) or [])
+        if not refs or self.device is None:
+            return cameras
+        running = {c.id: c for c in (self.runner.agent.cameras if self.runner is not None else [])}
+        paths: dict[str, str] = {}
+        for ref in refs:
+            try:
+                path = str(ensure_bundle(self.device, ref))
+            except BundleRefused as err:
+                log.error("bundle refused", extra={"bundle_id": ref.id, "detail": str(err)})
+                for camera_id in ref.cameras:
+                    kept = running.get(camera_id)
+                    if kept is not None and kept.bundle:
+                        paths[camera_id] = str(kept.bundle)
+                    else:
+                        failed[camera_id] = f"model bundle {ref.id} refused: {err}"
+                continue
+            for camera_id in ref.cameras:
+                paths[camera_id] = path
+        return [c.model_copy(update={"bundle": paths[c.id]}) if c.id in paths else c
+                for c in cameras if c.id not in failed]
 
     def _command(self, command: Command) -> None:
         try:

@@ -49,6 +49,7 @@ def alert_rows(alerts: list[Alert]) -> list[dict[str, Any]]:
         "per_model": a.per_model, "boxes": a.boxes, "status": a.status, "reason_code": a.reason_code, "note": a.note,
         "handled_by": a.handled_by.username if a.handled_by_id is not None else None,
         "handled_at": _iso(a.handled_at),
+        "scene_image": f"/api/v1/cameras/{a.camera_id}/scene-image/" if a.camera.scene_image else None,
     } for a in alerts]
 
 

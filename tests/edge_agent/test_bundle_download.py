@@ -183,3 +183,47 @@ def test_a_bundle_in_real_s3_is_downloaded_verified_and_refused_once_corrupted(
     response = client_for(acme.users["alice"]).delete(f"{URL}{artifact['id']}/")
     assert response.status_code == 204
     assert s3.list_objects_v2(Bucket=bucket, Prefix="bundles/").get("KeyCount", 0) == 0
+
+
+# --- the running agent applies the bundle the signed config names ---------------------------------
+def _run_with_cloud_config(world, box: Device, data_dir: Path) -> tuple[object, list]:  # noqa: ANN001
+    """A real Runner driven by EdgeControl (what `vad-edge run --all` does on an enrolled box) with
+    the device's signed config kept; the camera's frames come from the local simulator."""
+    from edge_agent.config import AgentConfig, CameraConfig
+    from edge_agent.control import EdgeControl
+    from edge_agent.pipeline.runner import Runner
+
+    store = ConfigStore(data_dir, config_public_keys(), device_id=box.device_id)
+    store.apply(config_sign(device=world.device))
+    local = AgentConfig(cameras=[CameraConfig(id=str(world.camera.id), source="sim:3", fps=10)])
+    sent: list = []
+    control = EdgeControl(store=store, local=local, data_dir=data_dir, emit=sent.append, device=box)
+    runner = Runner(control.initial_agent(), sent.append)
+    control.attach(runner)  # the kept config is applied on the runner's thread
+    runner.run(timeout_s=4.0, heartbeat_s=1.0)
+    return runner, sent
+
+
+def test_the_running_agent_loads_the_bundle_the_signed_config_names(acme, live_server, settings,
+                                                                      tmp_path):  # noqa: ANN001
+    use_tmp_bundle_storage(settings, tmp_path / "storage")
+    artifact = upload(acme, version="1")
+    box = agent(enroll(acme, cloud_url=live_server.url), tmp_path / "edge")
+    runner, sent = _run_with_cloud_config(acme, box, tmp_path / "edge")
+    camera = runner.agent.cameras[0]  # type: ignore[attr-defined]
+    assert camera.bundle == str(bundle_path(box.data_dir, artifact["sha256"]))
+    assert Path(camera.bundle).is_file()
+    assert not [m for m in sent if getattr(m, "status", None) == "failed"]  # positive control: it ran
+
+
+def test_a_bundle_that_does_not_verify_is_never_loaded(acme, live_server, settings, tmp_path):  # noqa: ANN001
+    root = use_tmp_bundle_storage(settings, tmp_path / "storage")
+    artifact = upload(acme, version="1")
+    stored = root / storage_name(acme, artifact["id"])
+    stored.write_bytes(corrupt(stored.read_bytes()))  # the file in storage no longer matches the signature
+    box = agent(enroll(acme, cloud_url=live_server.url), tmp_path / "edge")
+    runner, sent = _run_with_cloud_config(acme, box, tmp_path / "edge")
+    assert runner.agent.cameras == []  # type: ignore[attr-defined]
+    failed = [m for m in sent if getattr(m, "status", None) == "failed"]
+    assert failed and all("refused" in m.detail for m in failed)
+    assert not bundle_path(box.data_dir, artifact["sha256"]).exists()
