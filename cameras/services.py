@@ -563,6 +563,28 @@ def device_command_send(*, member: Membership, device_id: int, action: str, args
     return command
 
 
+def devices_destroy_biometric_templates(*, device_ids: list[int], actor: Membership, reason: str) -> list[Any]:
+    """The policy no longer allows a biometric capability on these devices (a consent withdrawn, a
+    tenant prohibition): each gets a ``destroy_biometric_templates`` command, recorded, audited and
+    delivered like an admin's (now, or after its next welcome), and acknowledged by the agent's
+    CommandResult. Called by the compliance services, which checked the actor's role; the config
+    push that unloads the models goes out in the same commit."""
+    from cameras.live import edge_command
+    from cameras.models import CommandAction, DeviceCommand, DeviceStatus
+    from compliance.audit import audit_record
+
+    commands = []
+    for device in EdgeDevice.objects.filter(id__in=device_ids, revoked_at=None).exclude(status=DeviceStatus.DISABLED):
+        command = DeviceCommand.objects.create(tenant_id=device.tenant_id, device=device,
+                                               action=CommandAction.DESTROY_BIOMETRIC_TEMPLATES, args={},
+                                               sent_by=actor.user)
+        audit_record(tenant_id=device.tenant_id, action="device.command", actor=actor, target=device,
+                     after={"command": command.pk, "action": command.action, "reason": reason[:500]})
+        edge_command(device_id=device.id, message=device_command_message(command))
+        commands.append(command)
+    return commands
+
+
 def device_commands_pending(*, device_id: int, tenant_id: int) -> list[dict[str, Any]]:
     """The device's commands without a result, oldest first, as wire messages (the edge consumer
     sends them after ``welcome``); marks them delivered now."""

@@ -4,7 +4,9 @@ Every write takes the acting ``member`` (``Action.MANAGE_COMPLIANCE``: complianc
 admins, owners) and, in the same transaction, tells the edge devices concerned to fetch a new
 signed config (``cameras.live.edge_config_changed``, sent after the commit): a withdrawal or a new
 prohibition is in force on the device as soon as it gets the push, and the API refuses enabling
-the capability from the commit on.
+the capability from the commit on. When it takes a biometric capability away, the devices are also
+told to destroy their biometric templates (a ``destroy_biometric_templates`` command each, recorded
+and acknowledged: ``cameras.services.devices_destroy_biometric_templates``).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from django.utils import timezone
 
 from cameras.live import edge_config_changed
 from cameras.models import Camera, EdgeDevice
+from cameras.services import devices_destroy_biometric_templates
 from compliance.models import Consent, ConsentKind, TenantPrivacySettings
 from compliance.policy import ALL_CAPABILITIES, SENSITIVE_CAPABILITIES
 from tenants.errors import Conflict, InvalidInput, NotFound
@@ -28,6 +31,7 @@ from tenants.scope import tenant_scope
 from tenants.selectors import visibility
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_BIOMETRIC = frozenset(SENSITIVE_CAPABILITIES)  # what a template could exist for
 
 
 def consent_list(*, member: Membership) -> QuerySet[Consent]:
@@ -86,7 +90,11 @@ def consent_withdraw(*, member: Membership, consent_id: int, reason: str = "") -
         consent.withdrawn_by_id = member.user_id
         consent.withdrawal_reason = (reason or "").strip()
         consent.save(update_fields=["withdrawn_at", "withdrawn_by", "withdrawal_reason"])
-        edge_config_changed(device_ids=_devices_of_site(consent.site_id))
+        devices = _devices_of_site(consent.site_id)
+        edge_config_changed(device_ids=devices)
+        if consent.capability in _BIOMETRIC:
+            devices_destroy_biometric_templates(device_ids=devices, actor=member,
+                                                reason=f"consent {consent.id} for {consent.capability} withdrawn")
     return consent
 
 
@@ -107,10 +115,15 @@ def privacy_settings_update(*, member: Membership, forbidden_capabilities: list[
     with transaction.atomic():
         row, _ = TenantPrivacySettings.objects.select_for_update().get_or_create(
             tenant_id=member.tenant_id, defaults={"updated_by_id": member.user_id})
+        newly = (set(forbidden_capabilities) - set(row.forbidden_capabilities or [])) & _BIOMETRIC
         row.forbidden_capabilities = sorted(set(forbidden_capabilities))
         row.updated_by_id = member.user_id
         row.save()
-        edge_config_changed(device_ids=EdgeDevice.objects.values_list("id", flat=True))
+        devices = list(EdgeDevice.objects.values_list("id", flat=True))
+        edge_config_changed(device_ids=devices)
+        if newly:
+            devices_destroy_biometric_templates(device_ids=devices, actor=member,
+                                                reason=f"tenant now forbids {sorted(newly)}")
     return privacy_settings_get()
 
 

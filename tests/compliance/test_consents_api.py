@@ -99,9 +99,19 @@ def test_consent_withdrawal_settings_and_jurisdiction_changes_push_the_sites_dev
         return seen
 
     seen = async_to_sync(run)()
-    for change in ("create", "withdraw", "settings", "jurisdiction"):
+    for change in ("create", "jurisdiction"):  # nothing biometric taken away: the new config only
         assert seen[change] == [config_event(acme.device.id)], (change, seen[change])
+    for change in ("withdraw", "settings"):  # a biometric capability taken away: config + destroy templates
+        config, command = seen[change]
+        assert config == config_event(acme.device.id), (change, seen[change])
+        assert command["type"] == "edge.send" and command["message"]["action"] == "destroy_biometric_templates"
     assert seen["globex"] == []  # another tenant's device hears nothing
+    from cameras.models import DeviceCommand
+    from tenants.scope import tenant_scope
+
+    with tenant_scope(acme.tenant.id):  # recorded like an admin's command, answered by the agent later
+        assert list(DeviceCommand.objects.values_list("action", "status", "sent_by__username")) == [
+            ("destroy_biometric_templates", "pending", "carl")] * 2
 
 
 @pytest.mark.django_db(transaction=True)
