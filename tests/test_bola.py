@@ -322,6 +322,32 @@ def test_edge_bundle_download_is_404_for_another_tenants_device_and_works_for_it
     assert hashlib.sha256(b"".join(ok.streaming_content)).hexdigest() == artifact.sha256
 
 
+# --- websocket row: /ws/edge/ with another tenant's camera -----------------------------------
+
+@pytest.mark.django_db(transaction=True)
+def test_edge_socket_refuses_another_tenants_camera_and_takes_its_own(acme, globex):  # noqa: ANN001
+    from asgiref.sync import async_to_sync
+
+    from detection.models import Alert
+    from tests.detection.test_edge_ingest import enroll, event, open_edge, send_recv, welcome_of
+
+    device, key = enroll(globex)
+
+    async def run() -> tuple[dict, dict]:
+        ws, out = await open_edge(device.id, key)
+        welcome_of(out)
+        refused = await send_recv(ws, event(1, acme.camera.id))  # acme's camera from globex's device
+        own = await send_recv(ws, event(2, globex.camera.id))  # positive control: its own camera
+        await ws.disconnect()
+        return refused, own
+
+    refused, own = async_to_sync(run)()
+    assert refused["results"][0]["status"] == "rejected" and "not one of this device's cameras" in refused["results"][0]["error"]
+    assert own["results"][0]["status"] == "ok"
+    with tenant_scope(acme.tenant.id):
+        assert not Alert.objects.filter(event_id__isnull=False).exists()
+
+
 # --- websocket rows: ws/alerts/ with another tenant's and another site's alert ids ------------
 
 ACME_ROLES = [Role.OWNER, Role.ADMIN, Role.OPERATOR, Role.COMPLIANCE_OFFICER, Role.VIEWER]
