@@ -10,11 +10,13 @@ PORT   ?= 8000
 
 .PHONY: install demo serve test lint bench edge-dist clean
 
-$(STAMP): requirements.txt constraints.txt edge_agent/pyproject.toml
+$(STAMP): requirements.txt constraints.txt edge_agent/pyproject.toml package-lock.json
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -r requirements.txt -c constraints.txt
 	$(BIN)/pip install -q --no-deps --no-build-isolation -e ./edge_agent
+	# test-only JavaScript (axe-core for the browser tests' accessibility checks); skipped without npm
+	if command -v npm >/dev/null; then npm ci --no-audit --no-fund --silent; fi
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -38,4 +40,4 @@ edge-dist: install
 	$(BIN)/python manage.py shell -c "from cameras.edge_dist import current_wheel; print(current_wheel().path)"
 
 clean:
-	rm -rf $(VENV) db.sqlite3 staticfiles bench-out .demo build/edge-dist
+	rm -rf $(VENV) node_modules db.sqlite3 staticfiles bench-out .demo build/edge-dist
