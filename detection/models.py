@@ -15,10 +15,23 @@ class AlertStatus(models.TextChoices):
 
 
 class ReasonCode(models.TextChoices):
-    """Why an operator closed an alert; this is training signal for the models."""
+    """Why an operator closed an alert; this is training signal for the models.
 
+    The portal offers the issue's codes: ``true_positive`` to acknowledge; the ``fp_*`` false
+    positives (lighting, shadow, weather, animal, reflection, crowd, camera moved) and ``test`` to
+    dismiss. The older codes stay valid so existing alerts and API clients keep working.
+    """
+
+    TRUE_POSITIVE = "true_positive", "True positive"
     CONFIRMED_INCIDENT = "confirmed_incident", "Confirmed incident"
     INVESTIGATING = "investigating", "Investigating"
+    FP_LIGHTING = "fp_lighting", "False positive: lighting"
+    FP_SHADOW = "fp_shadow", "False positive: shadow"
+    FP_WEATHER = "fp_weather", "False positive: weather"
+    FP_ANIMAL = "fp_animal", "False positive: animal"
+    FP_REFLECTION = "fp_reflection", "False positive: reflection"
+    FP_CROWD = "fp_crowd", "False positive: crowd"
+    FP_CAMERA_MOVED = "fp_camera_moved", "False positive: camera moved"
     FALSE_ALARM = "false_alarm", "False alarm"
     KNOWN_ACTIVITY = "known_activity", "Known / authorised activity"
     ENVIRONMENT = "environment", "Lighting, weather or scene change"
@@ -27,8 +40,28 @@ class ReasonCode(models.TextChoices):
     OTHER = "other", "Other"
 
 
-ACK_REASONS = frozenset({ReasonCode.CONFIRMED_INCIDENT, ReasonCode.INVESTIGATING, ReasonCode.OTHER})
-DISMISS_REASONS = frozenset(set(ReasonCode) - {ReasonCode.CONFIRMED_INCIDENT, ReasonCode.INVESTIGATING})
+ACK_REASONS = frozenset({ReasonCode.TRUE_POSITIVE, ReasonCode.CONFIRMED_INCIDENT, ReasonCode.INVESTIGATING,
+                         ReasonCode.OTHER})
+DISMISS_REASONS = frozenset(set(ReasonCode) - {ReasonCode.TRUE_POSITIVE, ReasonCode.CONFIRMED_INCIDENT,
+                                               ReasonCode.INVESTIGATING})
+# What the portal's acknowledge / dismiss forms offer, in this order (the issue's list).
+PORTAL_ACK_REASONS = (ReasonCode.TRUE_POSITIVE,)
+PORTAL_DISMISS_REASONS = (ReasonCode.FP_LIGHTING, ReasonCode.FP_SHADOW, ReasonCode.FP_WEATHER, ReasonCode.FP_ANIMAL,
+                          ReasonCode.FP_REFLECTION, ReasonCode.FP_CROWD, ReasonCode.FP_CAMERA_MOVED, ReasonCode.TEST)
+FALSE_ALARM_REASONS = frozenset({
+    ReasonCode.FP_LIGHTING, ReasonCode.FP_SHADOW, ReasonCode.FP_WEATHER, ReasonCode.FP_ANIMAL,
+    ReasonCode.FP_REFLECTION, ReasonCode.FP_CROWD, ReasonCode.FP_CAMERA_MOVED,
+    ReasonCode.FALSE_ALARM, ReasonCode.ENVIRONMENT,
+})
+"""The dismiss reasons that count as false alarms, for the KPIs' false-alarm rate:
+``dismissed with reason in FALSE_ALARM_REASONS / alerts handled``. Every ``fp_*`` code, plus the
+older ``false_alarm`` and ``environment``. Not false alarms: ``test`` (a drill), ``duplicate``,
+``known_activity`` (real, but authorised) and ``other``; acknowledged alerts never are."""
+
+
+def is_false_alarm(reason_code: str) -> bool:
+    """Whether an alert closed with ``reason_code`` was a false alarm (see FALSE_ALARM_REASONS)."""
+    return reason_code in FALSE_ALARM_REASONS
 
 
 class AlertKind(models.TextChoices):

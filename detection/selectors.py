@@ -29,3 +29,13 @@ def alert_list(*, membership: Membership, site_id: int | None = None, camera_id:
     if until is not None:
         qs = qs.filter(started_at__lt=until)
     return qs
+
+
+def alert_get(*, membership: Membership, alert_id: int) -> Alert:
+    """One alert the member may see; another tenant's, another site's or none: ``NotFound``."""
+    from tenants.errors import NotFound
+
+    alert = alert_list(membership=membership).filter(id=alert_id).first()
+    if alert is None:
+        raise NotFound(f"alert {alert_id} not found")
+    return alert
