@@ -1,0 +1,319 @@
+// Zone / mask editor (frontend/templates/frontend/cameras/zones.html). No inline script (CSP):
+// the page hands its data over in <script type="application/json" id="zone-editor-data">.
+// Zones are polygons (or 2-point lines) in normalised coordinates [0, 1], saved through the
+// zones API (/api/v1/zones/) with the CSRF token; the API's field errors show next to the zone.
+"use strict";
+
+(() => {
+  const dataNode = document.getElementById("zone-editor-data");
+  if (!dataNode) return;
+  const data = JSON.parse(dataNode.textContent);
+  const SVG = "http://www.w3.org/2000/svg";
+  const VIEW = 1000; // the stage's viewBox is 0..1000 on both axes, stretched to the camera's aspect
+  const stage = document.getElementById("zone-stage");
+  const layer = document.getElementById("zone-layer");
+  const list = document.getElementById("zone-list");
+  const empty = document.getElementById("zone-empty");
+  const status = document.getElementById("zone-status");
+  const itemTemplate = document.getElementById("zone-item");
+  const csrf = (document.querySelector("input[name=csrfmiddlewaretoken]") || {}).value || "";
+  const kindLabel = Object.fromEntries(data.kinds.map((k) => [k.value, k.label]));
+
+  stage.setAttribute("viewBox", `0 0 ${VIEW} ${VIEW}`);
+  stage.style.aspectRatio = `${data.width || 16} / ${data.height || 9}`;
+  const image = stage.querySelector("image");
+  if (image) { image.setAttribute("width", VIEW); image.setAttribute("height", VIEW); }
+
+  let serial = 0;
+  const zones = data.zones.map((z) => ({ ...z, key: ++serial, dirty: false, errors: null }));
+  let drawing = null; // {kind, points} while a new zone is being clicked in
+  let drag = null; // {zone, vertex (index or null for the whole zone), start, original}
+  let selected = null;
+
+  const round = (v) => Math.round(Math.min(1, Math.max(0, v)) * 10000) / 10000;
+  const pointsText = (points) => points.map(([x, y]) => `${x.toFixed(4)},${y.toFixed(4)}`).join(" ");
+
+  function parsePoints(text) {
+    const pairs = text.trim().split(/\s+/).filter(Boolean);
+    const points = pairs.map((pair) => {
+      const parts = pair.split(",");
+      const [x, y] = parts.map(Number);
+      if (parts.length !== 2 || !Number.isFinite(x) || !Number.isFinite(y)) {
+        throw new Error(`“${pair}” is not an x,y pair of numbers`);
+      }
+      if (x < 0 || x > 1 || y < 0 || y > 1) throw new Error(`“${pair}” is outside 0..1`);
+      return [x, y];
+    });
+    return points;
+  }
+
+  function toNormalised(event) {
+    const box = stage.getBoundingClientRect();
+    return [round((event.clientX - box.left) / box.width), round((event.clientY - box.top) / box.height)];
+  }
+
+  function el(name, attrs) {
+    const node = document.createElementNS(SVG, name);
+    for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
+    return node;
+  }
+
+  function shape(points, kind, attrs) {
+    const coords = points.map(([x, y]) => `${x * VIEW},${y * VIEW}`).join(" ");
+    const tag = kind === "line" || points.length < 3 ? "polyline" : "polygon";
+    return el(tag, { points: coords, class: `zone-shape kind-${kind}`, ...attrs });
+  }
+
+  function drawStage() {
+    layer.replaceChildren();
+    zones.forEach((zone) => {
+      const group = el("g", { class: `zone-g${zone === selected ? " selected" : ""}`, "data-key": zone.key });
+      group.appendChild(shape(zone.points, zone.kind, { "data-key": zone.key }));
+      if (zone.points.length) {
+        const [x, y] = zone.points[0];
+        const label = el("text", { x: x * VIEW + 8, y: y * VIEW + 22, class: "zone-label" });
+        label.textContent = zone.name || kindLabel[zone.kind];
+        group.appendChild(label);
+      }
+      if (data.can_edit) {
+        zone.points.forEach(([x, y], i) => {
+          group.appendChild(el("circle", { cx: x * VIEW, cy: y * VIEW, r: 9, class: "zone-vertex",
+                                           "data-key": zone.key, "data-vertex": i }));
+        });
+      }
+      layer.appendChild(group);
+    });
+    if (drawing) {
+      layer.appendChild(shape(drawing.points, drawing.kind, { class: `zone-shape drawing kind-${drawing.kind}` }));
+      drawing.points.forEach(([x, y]) => layer.appendChild(el("circle", { cx: x * VIEW, cy: y * VIEW, r: 7,
+                                                                          class: "zone-vertex drawing" })));
+    }
+  }
+
+  function setErrors(zone, errors) {
+    zone.errors = errors;
+    const box = zone.item.querySelector(".zone-errors");
+    box.replaceChildren();
+    for (const [field, messages] of Object.entries(errors || {})) {
+      for (const message of [].concat(messages)) {
+        const p = document.createElement("p");
+        p.textContent = field === "detail" || field === "non_field_errors" ? message : `${field}: ${message}`;
+        box.appendChild(p);
+      }
+    }
+  }
+
+  function fill(zone) {
+    const item = zone.item;
+    const field = (name) => item.querySelector(`[data-field=${name}]`);
+    item.querySelector(".zone-legend").textContent =
+      `${zone.name || "New zone"} · ${kindLabel[zone.kind]}${zone.id ? "" : " (not saved)"}${zone.dirty && zone.id ? " (changed)" : ""}`;
+    field("name").value = zone.name;
+    field("kind").value = zone.kind;
+    field("loiter_seconds").value = zone.loiter_seconds ?? "";
+    field("points").value = pointsText(zone.points);
+    item.querySelectorAll(".zone-loiter").forEach((n) => { n.hidden = zone.kind !== "loitering"; });
+    item.classList.toggle("selected", zone === selected);
+  }
+
+  function buildItem(zone) {
+    const item = itemTemplate.content.firstElementChild.cloneNode(true);
+    zone.item = item;
+    item.dataset.key = zone.key;
+    item.querySelectorAll("[data-field]").forEach((input) => {
+      const id = `zone-${zone.key}-${input.dataset.field}`;
+      input.id = id;
+      item.querySelector(`[data-for=${input.dataset.field}]`).setAttribute("for", id);
+      input.disabled = !data.can_edit;
+    });
+    item.querySelectorAll("button").forEach((b) => { b.hidden = !data.can_edit; });
+    item.addEventListener("input", (event) => {
+      const name = event.target.dataset.field;
+      if (!name) return;
+      zone.dirty = true;
+      if (name === "points") {
+        try {
+          zone.points = parsePoints(event.target.value);
+          setErrors(zone, null);
+        } catch (err) {
+          setErrors(zone, { points: [err.message] });
+        }
+      } else if (name === "loiter_seconds") {
+        zone.loiter_seconds = event.target.value === "" ? null : Number(event.target.value);
+      } else {
+        zone[name] = event.target.value;
+        if (name === "kind") item.querySelectorAll(".zone-loiter").forEach((n) => { n.hidden = zone.kind !== "loitering"; });
+      }
+      drawStage();
+    });
+    item.addEventListener("focusin", () => { selected = zone; drawStage(); });
+    item.querySelector("[data-act=save]").addEventListener("click", () => save(zone));
+    item.querySelector("[data-act=delete]").addEventListener("click", () => remove(zone));
+    return item;
+  }
+
+  function renderList() {
+    list.replaceChildren(...zones.map((zone) => { if (!zone.item) buildItem(zone); fill(zone); return zone.item; }));
+    empty.hidden = zones.length > 0;
+  }
+
+  function say(message) { status.textContent = message; }
+
+  async function api(method, url, body) {
+    const response = await fetch(url, {
+      method, credentials: "same-origin",
+      headers: { "Content-Type": "application/json", Accept: "application/json", "X-CSRFToken": csrf },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await response.text();
+    let payload = {};
+    try { payload = text ? JSON.parse(text) : {}; } catch { payload = { detail: text.slice(0, 200) }; }
+    return { ok: response.ok, status: response.status, payload };
+  }
+
+  async function save(zone) {
+    if (zone.errors && zone.errors.points && zone.item.querySelector("[data-field=points]").value) {
+      // a points text that does not parse is not sent; the message is already shown
+      try { zone.points = parsePoints(zone.item.querySelector("[data-field=points]").value); } catch { return; }
+    }
+    const body = { camera: data.camera, name: zone.name, kind: zone.kind, points: zone.points,
+                   loiter_seconds: zone.kind === "loitering" ? zone.loiter_seconds : null };
+    const url = zone.id ? `${data.zones_url}${zone.id}/` : data.zones_url;
+    const result = await api(zone.id ? "PATCH" : "POST", url, body);
+    if (!result.ok) {
+      setErrors(zone, typeof result.payload === "object" ? result.payload : { detail: String(result.payload) });
+      say(`“${zone.name || "new zone"}” was not saved (${result.status}).`);
+      return;
+    }
+    Object.assign(zone, { id: result.payload.id, points: result.payload.points, dirty: false });
+    setErrors(zone, null);
+    fill(zone);
+    drawStage();
+    zone.item.dataset.zoneId = zone.id;
+    say(`“${zone.name}” saved; the device gets the new config.`);
+  }
+
+  async function remove(zone) {
+    if (zone.id) {
+      if (!window.confirm(`Delete zone “${zone.name}”?`)) return;
+      const result = await api("DELETE", `${data.zones_url}${zone.id}/`);
+      if (!result.ok) { setErrors(zone, result.payload); return; }
+    }
+    zones.splice(zones.indexOf(zone), 1);
+    if (selected === zone) selected = null;
+    renderList();
+    drawStage();
+    say(`“${zone.name || "new zone"}” deleted${zone.id ? "; the device gets the new config" : ""}.`);
+  }
+
+  // --- drawing a new zone: click the corners, then Finish (a line finishes at its 2nd point) ---
+  const newButton = document.getElementById("zone-new");
+  const finishButton = document.getElementById("zone-finish");
+  const cancelButton = document.getElementById("zone-cancel");
+  const drawingStatus = document.getElementById("zone-drawing");
+
+  function drawingChanged() {
+    const needed = drawing && drawing.kind === "line" ? 2 : 3;
+    if (finishButton) finishButton.disabled = !drawing || drawing.points.length < needed;
+    if (cancelButton) cancelButton.disabled = !drawing;
+    if (newButton) newButton.disabled = Boolean(drawing);
+    stage.classList.toggle("is-drawing", Boolean(drawing));
+    if (drawingStatus) {
+      drawingStatus.textContent = drawing
+        ? `Drawing a ${kindLabel[drawing.kind].toLowerCase()}: ${drawing.points.length} point(s); ` +
+          (drawing.kind === "line" ? "click 2 points." : "click at least 3 points, then Finish.")
+        : "";
+    }
+    drawStage();
+  }
+
+  function finish() {
+    if (!drawing) return;
+    const count = zones.filter((z) => z.kind === drawing.kind).length + 1;
+    const zone = { id: null, key: ++serial, camera: data.camera, name: `${kindLabel[drawing.kind]} ${count}`,
+                   kind: drawing.kind, points: drawing.points, dirty: true, errors: null,
+                   loiter_seconds: drawing.kind === "loitering" ? 30 : null };
+    zones.push(zone);
+    drawing = null;
+    selected = zone;
+    renderList();
+    drawingChanged();
+    zone.item.querySelector("[data-field=name]").focus();
+    say(`New zone added; name it and press Save.`);
+  }
+
+  if (newButton) {
+    newButton.addEventListener("click", () => {
+      drawing = { kind: document.getElementById("new-kind").value, points: [] };
+      drawingChanged();
+    });
+    finishButton.addEventListener("click", finish);
+    cancelButton.addEventListener("click", () => { drawing = null; drawingChanged(); });
+  }
+
+  // --- pointer: add points while drawing; else drag a vertex or the whole zone ---
+  stage.addEventListener("pointerdown", (event) => {
+    if (!data.can_edit) return;
+    const point = toNormalised(event);
+    if (drawing) {
+      drawing.points.push(point);
+      if (drawing.kind === "line" && drawing.points.length === 2) { finish(); return; }
+      drawingChanged();
+      return;
+    }
+    const target = event.target;
+    const key = Number(target.dataset && target.dataset.key);
+    const zone = zones.find((z) => z.key === key);
+    if (!zone) return;
+    event.preventDefault();
+    selected = zone;
+    const vertex = target.dataset.vertex !== undefined ? Number(target.dataset.vertex) : null;
+    drag = { zone, vertex, start: point, original: zone.points.map((p) => p.slice()) };
+    stage.setPointerCapture(event.pointerId);
+    renderList();
+    drawStage();
+  });
+
+  stage.addEventListener("pointermove", (event) => {
+    if (!drag) return;
+    const [x, y] = toNormalised(event);
+    const { zone, vertex, start, original } = drag;
+    if (vertex !== null) {
+      zone.points[vertex] = [x, y];
+    } else {
+      // whole zone: the same shift for every point, kept inside the frame
+      const xs = original.map((p) => p[0]);
+      const ys = original.map((p) => p[1]);
+      const dx = Math.min(1 - Math.max(...xs), Math.max(-Math.min(...xs), x - start[0]));
+      const dy = Math.min(1 - Math.max(...ys), Math.max(-Math.min(...ys), y - start[1]));
+      zone.points = original.map(([px, py]) => [round(px + dx), round(py + dy)]);
+    }
+    zone.dirty = true;
+    drawStage();
+  });
+
+  function endDrag() {
+    if (!drag) return;
+    const zone = drag.zone;
+    drag = null;
+    fill(zone);
+    if (zone.dirty) say(`“${zone.name}” moved; press Save to keep it.`);
+  }
+  stage.addEventListener("pointerup", endDrag);
+  stage.addEventListener("pointercancel", endDrag);
+
+  // --- no scene image yet: ask the device for one ---
+  const requestButton = document.getElementById("scene-request");
+  if (requestButton) {
+    requestButton.addEventListener("click", async () => {
+      const out = document.getElementById("scene-request-status");
+      const result = await api("POST", requestButton.dataset.url);
+      out.textContent = result.ok
+        ? "Requested: the device sends a face-blurred scene image; reload this page in a minute."
+        : (result.payload.detail || `The request failed (${result.status}).`);
+    });
+  }
+
+  renderList();
+  drawStage();
+})();
