@@ -430,3 +430,133 @@ def test_alert_socket_answers_4404_for_other_tenants_and_other_sites_alerts_for_
     with capsys.disabled():
         print("\nBOLA websocket rows (ws/alerts/): " + ", ".join(f"{k}: {v}" for k, v in counts.items()))
     assert counts["own site ok"] == len(HANDLES_ALERTS)
+
+
+# --- portal rows: the alert pages (frontend/urls_alerts.py) ------------------------------------
+
+def portal_client(user, tenant_id: int):  # noqa: ANN001, ANN201
+    from django.test import Client
+
+    from tenants.middleware import SESSION_TENANT_KEY
+
+    client = Client()
+    client.force_login(user)
+    session = client.session
+    session[SESSION_TENANT_KEY] = tenant_id
+    session.save()
+    return client
+
+
+# (route name, method) -> the owner's positive-control body and the 2xx/3xx it expects
+PORTAL_ALERT_CONTROLS = {
+    ("alert-detail", "get"): ({}, 200),
+    ("alert-acknowledge-page", "post"): ({"reason": "true_positive"}, 302),
+    ("alert-dismiss-page", "post"): ({"reason": "fp_shadow"}, 302),
+}
+
+
+def test_portal_alert_pages_are_404_for_another_tenant_and_another_site_and_work_for_the_owner(
+        acme, globex, capsys):  # noqa: ANN001
+    from guardian.shortcuts import assign_perm
+
+    routes = [(raw, entry.name) for raw, entry in _walk(get_resolver().url_patterns)
+              if raw.startswith("alerts/<int:")]
+    listed = {name for name, _ in PORTAL_ALERT_CONTROLS}
+    assert {name for _, name in routes} == listed, f"portal alert routes without a BOLA row: {routes}"
+    outsiders = [globex.add(f"globex-{role}", role) for role in OTHER_TENANT_ROLES]
+    with tenant_scope(acme.tenant.id):
+        limited = acme.add("hq-operator", Role.OPERATOR, all_sites=False)
+        assign_perm("tenants.view_site", limited, acme.site)
+    refused = controls = 0
+    for raw, name in routes:
+        (method,) = [m for n, m in PORTAL_ALERT_CONTROLS if n == name]
+        body, expected = PORTAL_ALERT_CONTROLS[(name, method)]
+        url = "/" + re.sub(r"<int:\w+>", str(acme.alert.id), raw)
+        for user in outsiders:
+            response = getattr(portal_client(user, globex.tenant.id), method)(url, body)
+            assert response.status_code == 404, (method, url, user.username, response.status_code)
+            refused += 1
+        other_site_url = "/" + re.sub(r"<int:\w+>", str(acme.other_alert.id), raw)
+        response = getattr(portal_client(limited, acme.tenant.id), method)(other_site_url, body)
+        assert response.status_code == 404, (method, other_site_url, response.status_code)
+        refused += 1
+        with transaction.atomic():
+            response = getattr(portal_client(acme.users["owen"], acme.tenant.id), method)(url, body)
+            assert response.status_code == expected, (method, url, response.status_code, response.content[:300])
+            controls += 1
+            transaction.set_rollback(True)
+    wall = portal_client(outsiders[0], globex.tenant.id).get("/alerts/").content.decode()
+    assert f'data-alert-id="{globex.alert.id}"' in wall
+    assert not any(f'data-alert-id="{a.id}"' in wall for a in (acme.alert, acme.other_alert))
+    with capsys.disabled():
+        print(f"\nBOLA portal alert pages: {refused} requests from another tenant or site, all 404; "
+              f"owner controls: {controls}, all ok")
+    assert controls == len(PORTAL_ALERT_CONTROLS)
+
+
+# --- portal rows: the sites and compliance pages (frontend/urls_sites.py) -------------------------
+
+def _session_client(user, tenant_id: int):  # noqa: ANN001, ANN202
+    from django.test import Client
+
+    from tenants.middleware import SESSION_TENANT_KEY
+
+    client = Client()
+    client.force_login(user)
+    session = client.session
+    session[SESSION_TENANT_KEY] = tenant_id
+    session.save()
+    return client
+
+
+# route name -> (method, the owner's positive-control body, the status it expects, the victim's kind)
+PORTAL_SITES_CONTROLS = {
+    "portal-site-detail": ("get", {}, 200, "site"),
+    "portal-consent-withdraw": ("post", {"reason": "bola control"}, 302, "consent"),
+    "portal-hold-release": ("post", {}, 302, "legal-hold"),
+    "portal-dpia-detail": ("get", {}, 200, "dpia"),
+    "portal-dpia-pdf": ("get", {}, 200, "dpia"),
+    "portal-dpia-json": ("get", {}, 200, "dpia"),
+    "portal-erasure-detail": ("get", {}, 200, "erasure-request"),
+}
+
+
+def test_portal_site_and_compliance_pages_are_404_for_every_role_of_another_tenant_and_work_for_the_owner(
+        acme, globex, capsys, settings, tmp_path):  # noqa: ANN001
+    from frontend import urls_sites
+
+    use_tmp_export_storage(settings, tmp_path / "exports")
+    routes = [(str(p.pattern), p.name) for p in urls_sites.urlpatterns if "<int:" in str(p.pattern)]
+    assert {name for _, name in routes} == set(PORTAL_SITES_CONTROLS), \
+        f"portal site/compliance routes without a BOLA row: {routes}"
+    targets = {"site": acme.site.id, "consent": make_consent(acme).id, "legal-hold": make_hold(acme).id,
+               "erasure-request": make_erasure(acme).id, "dpia": make_dpia(acme).id}
+    outsiders = [globex.add(f"globex-{role}", role) for role in OTHER_TENANT_ROLES]
+    refused = controls = 0
+    for raw, name in routes:
+        method, body, expected, kind = PORTAL_SITES_CONTROLS[name]
+        url = "/" + re.sub(r"<int:\w+>", str(targets[kind]), raw)
+        for user in outsiders:
+            response = getattr(_session_client(user, globex.tenant.id), method)(url, body)
+            assert response.status_code == 404, (method, url, user.username, response.status_code)
+            refused += 1
+        with transaction.atomic():
+            response = getattr(_session_client(acme.users["owen"], acme.tenant.id), method)(url, body)
+            assert response.status_code == expected, (method, url, response.status_code, response.content[:300])
+            controls += 1
+            transaction.set_rollback(True)
+    with capsys.disabled():
+        print(f"\nBOLA portal site/compliance pages: {refused} requests from another tenant, all 404; "
+              f"owner controls: {controls}, all ok")
+    assert controls == len(PORTAL_SITES_CONTROLS)
+
+
+def test_portal_site_page_is_404_for_a_member_limited_to_another_site(acme):  # noqa: ANN001
+    from guardian.shortcuts import assign_perm
+
+    with tenant_scope(acme.tenant.id):
+        limited = acme.add("hq-only", Role.OPERATOR, all_sites=False)
+        assign_perm("tenants.view_site", limited, acme.site)
+    client = _session_client(limited, acme.tenant.id)
+    assert client.get(f"/sites/{acme.other_site.id}/").status_code == 404
+    assert client.get(f"/sites/{acme.site.id}/").status_code == 200
