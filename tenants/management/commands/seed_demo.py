@@ -26,9 +26,9 @@ DEMO_USERS = [
     ("olga", "Olga Operator", Role.OPERATOR),
     ("carl", "Carl Compliance", Role.COMPLIANCE_OFFICER),
 ]
-SITES = [
-    ("Chicago Flagship", "233 S Wacker Dr, Chicago, IL", "America/Chicago", "US-IL"),
-    ("Berlin Mitte", "Friedrichstrasse 100, Berlin", "Europe/Berlin", "DE"),
+SITES = [  # name, address, time zone, jurisdiction, locality
+    ("Chicago Flagship", "233 S Wacker Dr, Chicago, IL", "America/Chicago", "US-IL", "Chicago"),
+    ("Berlin Mitte", "Friedrichstrasse 100, Berlin", "Europe/Berlin", "DE", "Berlin"),
 ]
 CAMERAS = [  # site index, name, scene class
     (0, "Entrance", SceneClass.RETAIL),
@@ -52,9 +52,10 @@ class Command(BaseCommand):
                     Membership.objects.get_or_create(user=user, defaults={"role": role})
                 sites = [
                     Site.objects.get_or_create(
-                        name=name, defaults={"address": address, "timezone": tz, "jurisdiction": code}
+                        name=name, defaults={"address": address, "timezone": tz, "jurisdiction": code,
+                                             "locality": locality}
                     )[0]
-                    for name, address, tz, code in SITES
+                    for name, address, tz, code, locality in SITES
                 ]
                 cameras = [self._camera(sites[site_index], name, scene) for site_index, name, scene in CAMERAS]
                 for site in sites:
