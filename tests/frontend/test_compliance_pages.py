@@ -251,3 +251,37 @@ def test_audit_export_with_an_inverted_window_is_400(acme):  # noqa: ANN001
     response = portal(acme.users["carl"]).post("/compliance/audit/export/", {
         "export-format": "jsonl", "export-ts_from": "2026-02-02T10:00", "export-ts_to": "2026-02-01T10:00"})
     assert response.status_code == 400 and "later than" in response.content.decode()
+
+
+def test_legal_hold_without_a_reason_is_400_and_names_the_field(acme):  # noqa: ANN001
+    response = portal(acme.users["carl"]).post("/compliance/retention/", {
+        "form": "hold", "target": f"site:{acme.site.id}", "reason": " ",
+        "starts_at": _local(timezone.now() - timedelta(days=1)), "ends_at": ""})
+    assert response.status_code == 400
+    with tenant_scope(acme.tenant.id):
+        assert not LegalHold.objects.exists()
+
+
+def test_erasure_ending_before_it_starts_is_400(acme):  # noqa: ANN001
+    now = timezone.now()
+    response = portal(acme.users["carl"]).post("/compliance/erasure/", {
+        "camera": acme.camera.id, "starts_at": _local(now - timedelta(hours=1)), "ends_at": _local(now - timedelta(hours=2)),
+        "basis": "gdpr_art17"})
+    assert response.status_code == 400 and "must be after starts_at" in response.content.decode()
+
+
+def test_another_tenants_camera_cannot_be_chosen_for_erasure(acme, globex):  # noqa: ANN001
+    now = timezone.now()
+    response = portal(acme.users["carl"]).post("/compliance/erasure/", {
+        "camera": globex.camera.id, "starts_at": _local(now - timedelta(days=1)), "ends_at": _local(now),
+        "basis": "gdpr_art17"})
+    assert response.status_code == 400 and "not one of the available choices" in response.content.decode()
+
+
+def test_a_site_without_cameras_says_so(acme):  # noqa: ANN001
+    from tenants.models import Site
+
+    with tenant_scope(acme.tenant.id):
+        empty = Site.objects.create(name="Warehouse", jurisdiction="US-TX", timezone="America/Chicago")
+    page = portal(acme.users["olga"]).get(f"/sites/{empty.id}/").content.decode()
+    assert "No cameras at this site yet." in page and "US-TX" in page
