@@ -36,6 +36,7 @@ from tenants.roles import Action, role_allows
 from tenants.selectors import site_list
 
 SETTINGS_FIELDS = ("name", "stream_url", "scene_class", "context")
+WEEKDAYS = {1: "Mon", 2: "Tue", 3: "Wed", 4: "Thu", 5: "Fri", 6: "Sat", 7: "Sun"}
 
 
 def _member(request: HttpRequest) -> Membership:
@@ -88,7 +89,9 @@ def _camera_context(member: Membership, camera: Any) -> dict[str, Any]:
         "camera": camera,
         "stream_url_redacted": redact_url(camera.stream_url or ""),
         "health": camera_health(camera.device, str(camera.id)) if camera.device_id else None,
-        "shifts": selectors.shift_list(membership=member).filter(site_id=camera.site_id),
+        "shifts": [{"shift": s, "days": "every day" if sorted(s.weekdays) == list(WEEKDAYS) else
+                    ", ".join(WEEKDAYS.get(int(d), str(d)) for d in sorted(s.weekdays))}
+                   for s in selectors.shift_list(membership=member).filter(site_id=camera.site_id)],
         "model_names": services.camera_model_names(camera),
         "bundle": bundle.artifact if bundle is not None else None,
         "zone_count": selectors.zone_list(membership=member).filter(camera_id=camera.id).count(),

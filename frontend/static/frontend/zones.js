@@ -9,7 +9,9 @@
   if (!dataNode) return;
   const data = JSON.parse(dataNode.textContent);
   const SVG = "http://www.w3.org/2000/svg";
-  const VIEW = 1000; // the stage's viewBox is 0..1000 on both axes, stretched to the camera's aspect
+  // the stage's viewBox has the camera's aspect ratio: 1000 wide, so shapes and labels are not stretched
+  const VW = 1000;
+  const VH = Math.round((VW * (data.height || 9)) / (data.width || 16));
   const stage = document.getElementById("zone-stage");
   const layer = document.getElementById("zone-layer");
   const list = document.getElementById("zone-list");
@@ -19,10 +21,10 @@
   const csrf = (document.querySelector("input[name=csrfmiddlewaretoken]") || {}).value || "";
   const kindLabel = Object.fromEntries(data.kinds.map((k) => [k.value, k.label]));
 
-  stage.setAttribute("viewBox", `0 0 ${VIEW} ${VIEW}`);
-  stage.style.aspectRatio = `${data.width || 16} / ${data.height || 9}`;
+  stage.setAttribute("viewBox", `0 0 ${VW} ${VH}`);
+  stage.style.aspectRatio = `${VW} / ${VH}`;
   const image = stage.querySelector("image");
-  if (image) { image.setAttribute("width", VIEW); image.setAttribute("height", VIEW); }
+  if (image) { image.setAttribute("width", VW); image.setAttribute("height", VH); }
 
   let serial = 0;
   const zones = data.zones.map((z) => ({ ...z, key: ++serial, dirty: false, errors: null }));
@@ -59,7 +61,7 @@
   }
 
   function shape(points, kind, attrs) {
-    const coords = points.map(([x, y]) => `${x * VIEW},${y * VIEW}`).join(" ");
+    const coords = points.map(([x, y]) => `${x * VW},${y * VH}`).join(" ");
     const tag = kind === "line" || points.length < 3 ? "polyline" : "polygon";
     return el(tag, { points: coords, class: `zone-shape kind-${kind}`, ...attrs });
   }
@@ -70,14 +72,16 @@
       const group = el("g", { class: `zone-g${zone === selected ? " selected" : ""}`, "data-key": zone.key });
       group.appendChild(shape(zone.points, zone.kind, { "data-key": zone.key }));
       if (zone.points.length) {
-        const [x, y] = zone.points[0];
-        const label = el("text", { x: x * VIEW + 8, y: y * VIEW + 22, class: "zone-label" });
+        // the label sits at the zone's centre (the mean of its points)
+        const x = zone.points.reduce((sum, p) => sum + p[0], 0) / zone.points.length;
+        const y = zone.points.reduce((sum, p) => sum + p[1], 0) / zone.points.length;
+        const label = el("text", { x: x * VW, y: y * VH, class: "zone-label", "text-anchor": "middle" });
         label.textContent = zone.name || kindLabel[zone.kind];
         group.appendChild(label);
       }
       if (data.can_edit) {
         zone.points.forEach(([x, y], i) => {
-          group.appendChild(el("circle", { cx: x * VIEW, cy: y * VIEW, r: 9, class: "zone-vertex",
+          group.appendChild(el("circle", { cx: x * VW, cy: y * VH, r: 9, class: "zone-vertex",
                                            "data-key": zone.key, "data-vertex": i }));
         });
       }
@@ -85,7 +89,7 @@
     });
     if (drawing) {
       layer.appendChild(shape(drawing.points, drawing.kind, { class: `zone-shape drawing kind-${drawing.kind}` }));
-      drawing.points.forEach(([x, y]) => layer.appendChild(el("circle", { cx: x * VIEW, cy: y * VIEW, r: 7,
+      drawing.points.forEach(([x, y]) => layer.appendChild(el("circle", { cx: x * VW, cy: y * VH, r: 7,
                                                                           class: "zone-vertex drawing" })));
     }
   }
@@ -176,6 +180,7 @@
       // a points text that does not parse is not sent; the message is already shown
       try { zone.points = parsePoints(zone.item.querySelector("[data-field=points]").value); } catch { return; }
     }
+    say(`Saving “${zone.name || "new zone"}”…`);
     const body = { camera: data.camera, name: zone.name, kind: zone.kind, points: zone.points,
                    loiter_seconds: zone.kind === "loitering" ? zone.loiter_seconds : null };
     const url = zone.id ? `${data.zones_url}${zone.id}/` : data.zones_url;
@@ -270,7 +275,7 @@
     const vertex = target.dataset.vertex !== undefined ? Number(target.dataset.vertex) : null;
     drag = { zone, vertex, start: point, original: zone.points.map((p) => p.slice()) };
     stage.setPointerCapture(event.pointerId);
-    renderList();
+    zones.forEach((z) => z.item && z.item.classList.toggle("selected", z === selected));
     drawStage();
   });
 
