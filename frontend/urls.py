@@ -1,11 +1,11 @@
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from frontend import views
+from frontend import views, views_kpis
 
 urlpatterns = [
     path("", views.home, name="home"),
-    path("login/", auth_views.LoginView.as_view(template_name="frontend/login.html"), name="login"),
+    path("login/", views_kpis.login_page, name="login"),  # password, then the TOTP code if the user has one
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("tenant/switch/", views.switch_tenant, name="switch-tenant"),
     path("account/tokens/", views.account_tokens, name="account-tokens"),

@@ -31,6 +31,8 @@ class Tenant(models.Model):
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=63, unique=True)
     data_region = models.CharField(max_length=8, choices=DataRegion.choices, default=DataRegion.EU)
+    require_2fa_for_managers = models.BooleanField(
+        default=False, help_text="Owners and admins must sign in with a TOTP code (portal and session API).")
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:

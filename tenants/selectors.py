@@ -119,3 +119,24 @@ def login_lockout_ends_at(*, username: str, ip_address: str | None) -> datetime 
     AXES_COOLOFF_TIME (attempts made while locked are not counted). None if nothing is recorded."""
     last = AccessAttempt.objects.filter(username=username, ip_address=ip_address).aggregate(t=Max("attempt_time"))["t"]
     return last + settings.AXES_COOLOFF_TIME if last is not None else None
+
+
+def member_list(*, membership: Membership) -> list[Membership]:
+    """The tenant's members (owners and admins), each with ``site_grants``: the ids of the sites
+    granted to a member limited to some sites (empty for members who see every site)."""
+    from tenants.roles import Action, require
+
+    require(membership, Action.MANAGE_MEMBERS)
+    members = list(Membership.objects.select_related("user").order_by("user__username", "id"))
+    for member in members:
+        member.site_grants = visibility(membership=member).site_ids or frozenset()  # type: ignore[attr-defined]
+    return members
+
+
+def invitation_list(*, membership: Membership) -> QuerySet:
+    """Open invitations of the tenant (owners and admins), newest first."""
+    from tenants.models import Invitation
+    from tenants.roles import Action, require
+
+    require(membership, Action.MANAGE_MEMBERS)
+    return Invitation.objects.filter(accepted_at=None).order_by("-created_at", "-id")

@@ -22,7 +22,7 @@ from tenants.selectors import CAMERA_VIEW_PERM, SITE_VIEW_PERM, site_list
 
 INVITATION_TTL = timedelta(days=7)
 # Fields kept in the audit log's before/after snapshots (compliance.audit).
-TENANT_AUDIT = ("name", "slug", "data_region")
+TENANT_AUDIT = ("name", "slug", "data_region", "require_2fa_for_managers")
 SITE_AUDIT = ("name", "address", "timezone", "jurisdiction")
 MEMBERSHIP_AUDIT = ("user", "role", "all_sites")
 INVITATION_AUDIT = ("email", "role", "expires_at")

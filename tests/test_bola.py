@@ -560,3 +560,49 @@ def test_portal_site_page_is_404_for_a_member_limited_to_another_site(acme):  # 
     client = _session_client(limited, acme.tenant.id)
     assert client.get(f"/sites/{acme.other_site.id}/").status_code == 404
     assert client.get(f"/sites/{acme.site.id}/").status_code == 200
+
+
+# --- portal rows: the members pages (frontend/urls_kpis.py) ----------------------------------------
+
+# route name -> (the owner's positive-control body, the status it expects, the victim's kind)
+PORTAL_MEMBER_CONTROLS = {
+    "member-update": ({"role": Role.OPERATOR, "all_sites": "on"}, 302, "membership"),
+    "member-remove": ({}, 302, "membership"),
+    "invitation-withdraw": ({}, 302, "invitation"),
+}
+
+
+def test_portal_member_pages_are_404_for_another_tenants_managers_and_work_for_the_owner(
+        acme, globex, capsys):  # noqa: ANN001
+    """Owners and admins of another tenant get 404 for acme's ids; the other roles of that tenant
+    are refused by their role (403) whatever the id, so the answer says nothing about acme."""
+    from frontend import urls_kpis
+
+    routes = [(str(p.pattern), p.name) for p in urls_kpis.urlpatterns if "<int:" in str(p.pattern)]
+    assert {name for _, name in routes} == set(PORTAL_MEMBER_CONTROLS), \
+        f"portal member routes without a BOLA row: {routes}"
+    with tenant_scope(acme.tenant.id):
+        targets = {"membership": Membership.objects.get(user=acme.users["vera"]).id,
+                   "invitation": acme.invitation.id}
+    outsiders = [globex.add(f"globex-{role}", role) for role in OTHER_TENANT_ROLES]
+    refused = controls = 0
+    for raw, name in routes:
+        body, expected, kind = PORTAL_MEMBER_CONTROLS[name]
+        url = "/" + re.sub(r"<int:\w+>", str(targets[kind]), raw)
+        missing = "/" + re.sub(r"<int:\w+>", "999999", raw)
+        for user in outsiders:
+            client = _session_client(user, globex.tenant.id)
+            status = client.post(url, body).status_code
+            manager = user.username.endswith((Role.OWNER, Role.ADMIN))
+            assert status == (404 if manager else 403), (url, user.username, status)
+            assert client.post(missing, body).status_code == status  # same answer as for no such id
+            refused += 1
+        with transaction.atomic():
+            response = _session_client(acme.users["owen"], acme.tenant.id).post(url, body)
+            assert response.status_code == expected, (url, response.status_code, response.content[:300])
+            controls += 1
+            transaction.set_rollback(True)
+    with capsys.disabled():
+        print(f"\nBOLA portal member pages: {refused} requests from another tenant, all refused "
+              f"(404 for its managers); owner controls: {controls}, all ok")
+    assert controls == len(PORTAL_MEMBER_CONTROLS)

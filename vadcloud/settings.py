@@ -147,6 +147,8 @@ INSTALLED_APPS = [
     "guardian",
     "axes",
     "csp",
+    "django_otp",
+    "django_otp.plugins.otp_totp",  # optional TOTP second factor (login, /account/security/)
     "channels",
     "django_celery_beat",
     "tenants",
@@ -162,9 +164,11 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",  # request.user.is_verified(): signed in with a TOTP code
     "compliance.middleware.AuditIpMiddleware",  # the client IP of audit entries recorded by the request
     "tenants.middleware.TenantScopeMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "frontend.twofactor.RequireSecondFactorMiddleware",  # owners/admins of a 2FA tenant set up TOTP first
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "axes.middleware.AxesMiddleware",  # last: turns a lockout into the lockout page
@@ -334,7 +338,7 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # The first class answers anonymous calls: 401 + WWW-Authenticate: Bearer realm="api".
         "tenants.api.auth.ApiTokenAuthentication",
-        "rest_framework.authentication.SessionAuthentication",
+        "tenants.api.session_auth.TwoFactorSessionAuthentication",  # session + the tenant's 2FA rule
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
