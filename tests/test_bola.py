@@ -606,3 +606,56 @@ def test_portal_member_pages_are_404_for_another_tenants_managers_and_work_for_t
         print(f"\nBOLA portal member pages: {refused} requests from another tenant, all refused "
               f"(404 for its managers); owner controls: {controls}, all ok")
     assert controls == len(PORTAL_MEMBER_CONTROLS)
+
+
+# --- portal rows: the camera, zone editor and device pages (frontend/urls_cameras.py) ---------------
+
+# route name -> the victim's kind and (method, the owner's positive-control body, the status it expects)
+PORTAL_CAMERA_CONTROLS = {
+    "portal-camera-detail": ("camera", [("get", {}, 200), ("post", {"action": "settings", "name": "Renamed"}, 302),
+                                        ("post", {"action": "shift", "shift": "{shift}", "sensitivity": "0.7"}, 302)]),
+    "portal-camera-zones": ("camera", [("get", {}, 200)]),
+    "portal-device-detail": ("device", [("get", {}, 200), ("post", {"action": "enrollment"}, 200),
+                                        ("post", {"action": "command", "command": "reload"}, 200),
+                                        ("post", {"action": "revoke"}, 200)]),
+}
+
+
+def test_portal_camera_and_device_pages_are_404_for_another_tenant_and_another_site_and_work_for_the_owner(
+        acme, globex, capsys):  # noqa: ANN001
+    from guardian.shortcuts import assign_perm
+
+    from frontend import urls_cameras
+
+    routes = [(str(p.pattern), p.name) for p in urls_cameras.urlpatterns if "<int:" in str(p.pattern)]
+    assert {name for _, name in routes} == set(PORTAL_CAMERA_CONTROLS), \
+        f"portal camera/device routes without a BOLA row: {routes}"
+    targets = {"camera": acme.camera.id, "device": acme.device.id}
+    outsiders = [globex.add(f"globex-{role}", role) for role in OTHER_TENANT_ROLES]
+    with tenant_scope(acme.tenant.id):
+        limited = acme.add("berlin-admin", Role.ADMIN, all_sites=False)  # sees acme's Berlin site only
+        assign_perm("tenants.view_site", limited, acme.other_site)
+    refused = controls = 0
+    for raw, name in routes:
+        kind, rows = PORTAL_CAMERA_CONTROLS[name]
+        url = "/" + re.sub(r"<int:\w+>", str(targets[kind]), raw)
+        for method, body, expected in rows:
+            body = {k: (str(acme.shift.id) if v == "{shift}" else v) for k, v in body.items()}
+            for user, tenant_id in [(u, globex.tenant.id) for u in outsiders] + [(limited, acme.tenant.id)]:
+                response = getattr(portal_client(user, tenant_id), method)(url, body)
+                assert response.status_code == 404, (method, url, body, user.username, response.status_code)
+                refused += 1
+            with transaction.atomic():
+                response = getattr(portal_client(acme.users["owen"], acme.tenant.id), method)(url, body)
+                assert response.status_code == expected, (method, url, body, response.status_code,
+                                                          response.content[:300])
+                controls += 1
+                transaction.set_rollback(True)
+    for page, own, theirs in [("/cameras/", f'data-camera="{globex.camera.id}"', f'data-camera="{acme.camera.id}"'),
+                              ("/devices/", f'data-device="{globex.device.id}"', f'data-device="{acme.device.id}"')]:
+        html = portal_client(outsiders[0], globex.tenant.id).get(page).content.decode()
+        assert own in html and theirs not in html, page
+    with capsys.disabled():
+        print(f"\nBOLA portal camera/device pages: {refused} requests from another tenant or site, all 404; "
+              f"owner controls: {controls}, all ok")
+    assert controls == sum(len(rows) for _, rows in PORTAL_CAMERA_CONTROLS.values())
