@@ -19,22 +19,19 @@ and no key, settings derive a dev-only key from SECRET_KEY.
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import json
 from collections.abc import Callable
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 
 from cameras.models import Camera, EdgeDevice, Shift, Zone
 from edge_agent.protocol import ConfigPush
 from tenants.models import Site
 from tenants.scope import tenant_scope
+from vadcloud.keyring import key_ring, public_b64
 
 CONFIG_SCHEMA_VERSION = 1
 
@@ -145,46 +142,15 @@ def canonical_json(data: Any) -> str:
 
 
 # --- keys ------------------------------------------------------------------------------------
-def _private_key(key_id: str, b64: str) -> Ed25519PrivateKey:
-    try:
-        raw = base64.b64decode(b64.strip(), validate=True)
-    except (binascii.Error, ValueError):
-        raw = b""
-    if len(raw) != 32:
-        raise ImproperlyConfigured(
-            f"edge config signing key {key_id!r} is not base64 of a raw 32-byte Ed25519 private key")
-    return Ed25519PrivateKey.from_private_bytes(raw)
-
-
 def signing_keys() -> list[tuple[str, Ed25519PrivateKey]]:
     """The key ring, signing key first. Raises ImproperlyConfigured naming the bad entry."""
-    ring = (getattr(settings, "EDGE_CONFIG_SIGNING_KEYS", "") or "").strip()
-    if not ring:
-        single = (getattr(settings, "EDGE_CONFIG_SIGNING_KEY", "") or "").strip()
-        if not single:
-            raise ImproperlyConfigured("EDGE_CONFIG_SIGNING_KEY (or EDGE_CONFIG_SIGNING_KEYS) is not set")
-        key_id = (getattr(settings, "EDGE_CONFIG_KEY_ID", "") or "k1").strip()
-        return [(key_id, _private_key(key_id, single))]
-    keys: list[tuple[str, Ed25519PrivateKey]] = []
-    for position, entry in enumerate(ring.split(","), start=1):
-        key_id, sep, b64 = entry.strip().partition(":")
-        key_id = key_id.strip()
-        if not sep or not key_id or len(key_id) > 200:
-            raise ImproperlyConfigured(
-                f"EDGE_CONFIG_SIGNING_KEYS entry {position} is not 'key_id:base64-key' (entries separated by ',')")
-        if key_id in {k for k, _ in keys}:
-            raise ImproperlyConfigured(f"EDGE_CONFIG_SIGNING_KEYS names key id {key_id!r} twice")
-        keys.append((key_id, _private_key(key_id, b64)))
-    return keys
-
-
-def _public_b64(key: Ed25519PrivateKey) -> str:
-    return base64.b64encode(key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)).decode()
+    return key_ring(ring="EDGE_CONFIG_SIGNING_KEYS", single="EDGE_CONFIG_SIGNING_KEY", key_id="EDGE_CONFIG_KEY_ID",
+                    default_key_id="k1", what="edge config signing")
 
 
 def config_public_keys() -> dict[str, str]:
     """Key id -> base64 raw Ed25519 public key, every key of the ring (what ``device.json`` keeps)."""
-    return {key_id: _public_b64(key) for key_id, key in signing_keys()}
+    return {key_id: public_b64(key) for key_id, key in signing_keys()}
 
 
 # --- sign ------------------------------------------------------------------------------------

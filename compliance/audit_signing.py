@@ -18,7 +18,6 @@ key. With DEBUG and no key, settings derive a dev-only key from SECRET_KEY.
 from __future__ import annotations
 
 import base64
-import binascii
 import csv
 import hashlib
 import io
@@ -28,9 +27,6 @@ from datetime import datetime
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 from django.utils import timezone
 
@@ -39,6 +35,7 @@ from compliance.models import AuditChainHead, AuditCheckpoint, AuditEntry
 from tenants.errors import InvalidInput
 from tenants.roles import Action, require
 from tenants.scope import tenant_scope
+from vadcloud.keyring import key_ring, public_b64
 
 CHECKPOINT_FORMAT = 1
 MANIFEST_FORMAT = 1
@@ -49,42 +46,15 @@ CSV_COLUMNS = ("record", "tenant", "seq", "ts", "actor_id", "actor", "action", "
 
 
 # --- keys ------------------------------------------------------------------------------------
-def _private_key(key_id: str, b64: str) -> Ed25519PrivateKey:
-    try:
-        raw = base64.b64decode(b64.strip(), validate=True)
-    except (binascii.Error, ValueError):
-        raw = b""
-    if len(raw) != 32:
-        raise ImproperlyConfigured(f"audit signing key {key_id!r} is not base64 of a raw 32-byte Ed25519 private key")
-    return Ed25519PrivateKey.from_private_bytes(raw)
-
-
 def signing_keys() -> list[tuple[str, Ed25519PrivateKey]]:
     """The key ring, signing key first. Raises ImproperlyConfigured naming the bad entry."""
-    ring = (getattr(settings, "AUDIT_SIGNING_KEYS", "") or "").strip()
-    if not ring:
-        single = (getattr(settings, "AUDIT_SIGNING_KEY", "") or "").strip()
-        if not single:
-            raise ImproperlyConfigured("AUDIT_SIGNING_KEY (or AUDIT_SIGNING_KEYS) is not set")
-        key_id = (getattr(settings, "AUDIT_KEY_ID", "") or "a1").strip()
-        return [(key_id, _private_key(key_id, single))]
-    keys: list[tuple[str, Ed25519PrivateKey]] = []
-    for position, entry in enumerate(ring.split(","), start=1):
-        key_id, sep, b64 = entry.strip().partition(":")
-        key_id = key_id.strip()
-        if not sep or not key_id or len(key_id) > 200:
-            raise ImproperlyConfigured(
-                f"AUDIT_SIGNING_KEYS entry {position} is not 'key_id:base64-key' (entries separated by ',')")
-        if key_id in {k for k, _ in keys}:
-            raise ImproperlyConfigured(f"AUDIT_SIGNING_KEYS names key id {key_id!r} twice")
-        keys.append((key_id, _private_key(key_id, b64)))
-    return keys
+    return key_ring(ring="AUDIT_SIGNING_KEYS", single="AUDIT_SIGNING_KEY", key_id="AUDIT_KEY_ID",
+                    default_key_id="a1", what="audit signing")
 
 
 def audit_public_keys() -> dict[str, str]:
     """Key id -> base64 raw Ed25519 public key, every key of the ring."""
-    return {key_id: base64.b64encode(key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)).decode()
-            for key_id, key in signing_keys()}
+    return {key_id: public_b64(key) for key_id, key in signing_keys()}
 
 
 def _sign(payload: dict[str, Any]) -> tuple[str, str]:
