@@ -145,6 +145,14 @@ def test_admin_draws_a_zone_on_the_scene_image_and_it_reaches_the_signed_device_
     assert new_item.locator(".zone-errors").inner_text().startswith("points:")
     check_page(page, "zone-editor")
 
+    # delete a demo zone (after the confirm dialog): it leaves the database and the config
+    page.once("dialog", lambda dialog: dialog.accept())
+    window_item = page.locator("#zone-list li", has_text="Neighbour window")
+    window_item.locator("[data-act=delete]").click()
+    page.wait_for_function("() => document.getElementById('zone-status').textContent.includes('deleted')")
+    with tenant_scope(demo["tenant"].id):
+        assert not Zone.objects.filter(camera=camera, name="Neighbour window").exists()
+
     # the device's signed config carries the zone (what the push sends to the agent)
     push = config_sign(device=EdgeDevice.unscoped_objects.get(id=device.id))
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -155,6 +163,7 @@ def test_admin_draws_a_zone_on_the_scene_image_and_it_reaches_the_signed_device_
     pushed = {z["name"]: z for z in cameras[str(camera.id)]["zones"]}
     assert pushed["Till area"]["kind"] == "intrusion"
     assert pushed["Till area"]["points"] == [[float(x), float(y)] for x, y in zone.points]
+    assert "Neighbour window" not in pushed
     assert csp_errors == []
 
 
@@ -185,3 +194,19 @@ def test_admin_creates_a_device_and_copies_its_install_command(live_server, brow
     with tenant_scope(demo["tenant"].id):
         device = EdgeDevice.objects.get(name="berlin-box")
     assert device.site.name == "Berlin Mitte"
+
+
+def test_zone_editor_without_scene_image_shows_a_grid_and_the_request_answer(live_server, browser_page, demo):  # noqa: ANN001
+    page = browser_page
+    page.set_viewport_size({"width": 1280, "height": 900})
+    log_in(page, live_server.url, "alice")
+    with tenant_scope(demo["tenant"].id):
+        parking = Camera.objects.get(name="Parking lot")  # no device, no scene image
+    page.goto(f"{live_server.url}/cameras/{parking.id}/zones/")
+    page.wait_for_selector("#zone-list li")
+    assert "No scene image yet" in page.inner_text("[data-testid=no-scene-image]")
+    assert page.locator("#zone-stage.zone-grid image").count() == 0
+    page.click("#scene-request")
+    page.wait_for_function("() => document.getElementById('scene-request-status').textContent !== ''")
+    assert "has no edge device" in page.inner_text("#scene-request-status")  # the API's 409, said on the page
+    check_page(page, "zone-editor-no-image")
