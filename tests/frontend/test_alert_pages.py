@@ -178,3 +178,23 @@ def test_false_alarm_reasons_are_every_fp_code_and_the_old_false_alarm_codes():
     assert len(fp_codes) == 7 and fp_codes <= FALSE_ALARM_REASONS
     assert is_false_alarm("fp_camera_moved") and is_false_alarm("false_alarm")
     assert not any(is_false_alarm(c) for c in ("test", "true_positive", "confirmed_incident", "duplicate", ""))
+
+
+def test_detail_draws_the_boxes_over_the_scene_image_the_page_session_can_load(acme, settings, tmp_path):  # noqa: ANN001
+    from django.core.files.base import ContentFile
+
+    from cameras.models import Camera
+    from tenants.models import Site
+
+    settings.MEDIA_ROOT = tmp_path / "media"
+    with tenant_scope(acme.tenant.id):
+        Site.objects.filter(id=acme.site.id).update(scene_images_allowed=True)
+        Camera.objects.get(id=acme.camera.id).scene_image.save("scene.jpg", ContentFile(b"\xff\xd8\xff\xe0 jpeg"))
+        Alert.objects.filter(id=acme.alert.id).update(boxes=[[10, 20, 30, 40]])
+    client = portal(acme.users["olga"], acme.tenant.id)
+    html = client.get(f"/alerts/{acme.alert.id}/").content.decode()
+    url = f"/api/v1/cameras/{acme.camera.id}/scene-image/"
+    assert f'<image href="{url}"' in html and 'class="neutral"' not in html
+    assert 'data-testid="evidence-box" x="10.0" y="20.0"' in html
+    image = client.get(url)
+    assert image.status_code == 200 and image["Content-Type"] == "image/jpeg"
