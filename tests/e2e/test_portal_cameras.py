@@ -209,4 +209,19 @@ def test_zone_editor_without_scene_image_shows_a_grid_and_the_request_answer(liv
     page.click("#scene-request")
     page.wait_for_function("() => document.getElementById('scene-request-status').textContent !== ''")
     assert "has no edge device" in page.inner_text("#scene-request-status")  # the API's 409, said on the page
+
+    # keyboard only: add a line, type its two points, Tab to Save, Enter
+    page.select_option("#new-kind", "line")
+    page.focus("#zone-add-default")
+    page.keyboard.press("Enter")
+    assert page.evaluate("() => document.activeElement.dataset.field") == "points"
+    page.keyboard.press("Control+A")
+    page.keyboard.type("0.1,0.9 0.9,0.85")
+    page.keyboard.press("Tab")
+    assert page.evaluate("() => document.activeElement.dataset.act") == "save"
+    page.keyboard.press("Enter")
+    page.wait_for_function("() => document.getElementById('zone-status').textContent.includes('saved')")
+    with tenant_scope(demo["tenant"].id):
+        line = Zone.objects.get(camera=parking, kind="line")
+    assert line.points == [[0.1, 0.9], [0.9, 0.85]] and line.name == "Line crossing 1"
     check_page(page, "zone-editor-no-image")

@@ -206,3 +206,37 @@ def test_pages_need_login(acme):  # noqa: ANN001
                 f"/devices/{acme.device.id}/"):
         response = Client().get(url)
         assert response.status_code == 302 and "/login/" in response["Location"], url
+
+
+def test_zone_editor_uses_the_scene_image_when_the_camera_has_one(acme, settings, tmp_path):  # noqa: ANN001
+    from django.core.files.base import ContentFile
+
+    from tenants.models import Site
+
+    settings.MEDIA_ROOT = tmp_path / "media"
+    with tenant_scope(acme.tenant.id):
+        Site.objects.filter(id=acme.site.id).update(scene_images_allowed=True)
+        Camera.objects.get(id=acme.camera.id).scene_image.save("s.jpg", ContentFile(b"\xff\xd8\xff\xe0jpeg"))
+    html = login(acme.users["alice"]).get(f"/cameras/{acme.camera.id}/zones/").content.decode()
+    assert f'href="/api/v1/cameras/{acme.camera.id}/scene-image/"' in html
+    assert "No scene image yet" not in html
+
+
+def _queries(client: Client, url: str) -> int:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as ctx:
+        assert client.get(url).status_code == 200
+    return len(ctx.captured_queries)
+
+
+@pytest.mark.parametrize("url", ["/cameras/", "/devices/"])
+def test_list_pages_cost_the_same_queries_for_more_rows(beating, url):  # noqa: ANN001
+    client = login(beating.users["alice"])
+    before = _queries(client, url)
+    with tenant_scope(beating.tenant.id):
+        for i in range(5):
+            device = EdgeDevice.objects.create(site=beating.site, name=f"extra-{i}", health=HEARTBEAT)
+            Camera.objects.create(site=beating.site, device=device, name=f"Extra {i}")
+    assert _queries(client, url) == before

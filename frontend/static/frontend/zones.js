@@ -232,13 +232,17 @@
     drawStage();
   }
 
+  function addZone(kind, points) {
+    const count = zones.filter((z) => z.kind === kind).length + 1;
+    const zone = { id: null, key: ++serial, camera: data.camera, name: `${kindLabel[kind]} ${count}`,
+                   kind, points, dirty: true, errors: null, loiter_seconds: kind === "loitering" ? 30 : null };
+    zones.push(zone);
+    return zone;
+  }
+
   function finish() {
     if (!drawing) return;
-    const count = zones.filter((z) => z.kind === drawing.kind).length + 1;
-    const zone = { id: null, key: ++serial, camera: data.camera, name: `${kindLabel[drawing.kind]} ${count}`,
-                   kind: drawing.kind, points: drawing.points, dirty: true, errors: null,
-                   loiter_seconds: drawing.kind === "loitering" ? 30 : null };
-    zones.push(zone);
+    const zone = addZone(drawing.kind, drawing.points);
     drawing = null;
     selected = zone;
     renderList();
@@ -254,6 +258,17 @@
     });
     finishButton.addEventListener("click", finish);
     cancelButton.addEventListener("click", () => { drawing = null; drawingChanged(); });
+    // keyboard fallback: a default shape in the middle of the frame, edited through its points field
+    document.getElementById("zone-add-default").addEventListener("click", () => {
+      const kind = document.getElementById("new-kind").value;
+      const points = kind === "line" ? [[0.3, 0.5], [0.7, 0.5]] : [[0.4, 0.4], [0.6, 0.4], [0.6, 0.6], [0.4, 0.6]];
+      const zone = addZone(kind, points);
+      selected = zone;
+      renderList();
+      drawStage();
+      zone.item.querySelector("[data-field=points]").focus();
+      say("New zone added in the middle of the frame; type its points, name it and press Save.");
+    });
   }
 
   // --- pointer: add points while drawing; else drag a vertex or the whole zone ---
