@@ -71,16 +71,16 @@ def daily_chart(k: kpi.Kpis, *, per_camera: bool) -> dict:
             "top": f"{top:g}", "label_y": CHART_H - 6}
 
 
-def rate_rows(items: list[kpi.Kpis], attr: str, target: float | None) -> dict:
+def rate_rows(items: list[kpi.Kpis], attr: str, target: float | None, empty: str = "no data") -> dict:
     """Horizontal bars (0-100%) for one rate of each camera or site, with the target line."""
-    row_h, label_w, bar_w = 22, 150, 220
+    row_h, label_w, bar_w = 24, 160, 220
     rows = []
     for i, k in enumerate(items):
         value = getattr(k, attr)
         rows.append({"y": 4 + i * row_h, "name": k.name, "value": value,
-                     "w": round((value or 0) * bar_w, 1), "text": "no data" if value is None else f"{value:.1%}",
-                     "css": "bar-ok" if target is None or value is None or value > target else "bar-bad"})
-    return {"rows": rows, "h": 8 + len(items) * row_h, "x0": label_w, "bar_w": bar_w, "w": label_w + bar_w + 70,
+                     "w": round((value or 0) * bar_w, 1), "text": empty if value is None else f"{value:.1%}",
+                     "css": "bar-neutral" if target is None or value is None else "bar-ok" if value > target else "bar-bad"})
+    return {"rows": rows, "h": 8 + len(items) * row_h, "x0": label_w, "bar_w": bar_w, "w": label_w + bar_w + 80,
             "target_x": None if target is None else round(label_w + target * bar_w, 1)}
 
 
@@ -115,14 +115,14 @@ def kpis_page(request: HttpRequest) -> HttpResponse:
         "camera_charts": [(k, daily_chart(k, per_camera=False)) for k in report.cameras],
         "site_charts": [(k, daily_chart(k, per_camera=True)) for k in report.sites],
         "rates": [
-            ("Acknowledgement rate", "ack_rate", kpi.ACK_RATE_TARGET, "target above 80%"),
-            ("False-alarm rate (of handled alerts)", "false_alarm_rate", None, "from dismiss reasons"),
-            ("Device uptime", "uptime", kpi.UPTIME_TARGET, "target above 99.5%"),
+            ("Acknowledgement rate", "ack_rate", kpi.ACK_RATE_TARGET, "target above 80%", "no alerts"),
+            ("False-alarm rate (of handled alerts)", "false_alarm_rate", None, "from dismiss reasons", "none handled"),
+            ("Device uptime", "uptime", kpi.UPTIME_TARGET, "target above 99.5%", "no device"),
         ],
     }
     context["rate_charts"] = [
-        {"title": title, "note": note, "cameras": rate_rows(report.cameras, attr, target),
-         "sites": rate_rows(report.sites, attr, target)} for title, attr, target, note in context["rates"]]
+        {"title": title, "note": note, "cameras": rate_rows(report.cameras, attr, target, empty),
+         "sites": rate_rows(report.sites, attr, target, empty)} for title, attr, target, note, empty in context["rates"]]
     return render(request, "frontend/kpis/kpis.html", context)
 
 
