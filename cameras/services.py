@@ -15,6 +15,7 @@ from cameras.live import edge_config_changed
 from cameras.models import Camera, EdgeDevice, Shift, Zone
 from cameras.selectors import camera_list, device_list, shift_list, zone_list
 from compliance.audit import audit_record, snapshot
+from tenants.billing.services import billing_camera_limit_check, billing_cameras_changed, billing_require_writable
 from tenants.errors import InvalidInput, NotFound
 from tenants.models import Membership, Site
 from tenants.roles import Action, require
@@ -40,6 +41,7 @@ def camera_create(*, member: Membership, zones: list[dict[str, Any]] | None = No
     if "edge_models" in fields:
         fields["edge_models"] = _clean_edge_models(fields["edge_models"])
     with transaction.atomic():
+        billing_camera_limit_check(tenant_id=member.tenant_id)  # 402 beyond the plan (or read-only)
         camera = Camera.objects.create(tenant_id=member.tenant_id, **fields)
         _check_models_allowed(camera)  # raises: the whole create rolls back
         for zone in zones or []:
@@ -47,12 +49,14 @@ def camera_create(*, member: Membership, zones: list[dict[str, Any]] | None = No
         audit_record(tenant_id=camera.tenant_id, action="camera.create", actor=member, target=camera,
                      after=snapshot(camera, CAMERA_AUDIT), zones=len(zones or []))
         edge_config_changed(device_ids=[camera.device_id])
+        billing_cameras_changed(tenant_id=camera.tenant_id)  # subscription quantity, after commit
     return camera
 
 
 def camera_update(*, member: Membership, camera_id: int, **fields: Any) -> Camera:
     """Change a camera. Moving it to another site keeps its device only if the device is there too."""
     require(member, Action.MANAGE_SITES)
+    billing_require_writable(tenant_id=member.tenant_id)  # 402 once read-only (billing)
     if "edge_models" in fields:
         fields["edge_models"] = _clean_edge_models(fields["edge_models"])
     with transaction.atomic():
@@ -164,6 +168,7 @@ def camera_resume(*, member: Membership, camera_id: int, model: str | None = Non
 def device_update(*, member: Membership, device_id: int, **fields: Any) -> EdgeDevice:
     """Change a device. It may move to another site only when no camera of the old site uses it."""
     require(member, Action.MANAGE_SITES)
+    billing_require_writable(tenant_id=member.tenant_id)  # 402 once read-only (billing)
     with transaction.atomic():
         device = _for_update(device_list(membership=member), device_id, "device")
         site = fields.get("site", device.site)
@@ -210,10 +215,12 @@ def camera_delete(*, member: Membership, camera_id: int) -> None:
         audit_record(tenant_id=camera.tenant_id, action="camera.delete", actor=member, target=camera,
                      before=snapshot(camera, CAMERA_AUDIT))
         camera.delete()
+        billing_cameras_changed(tenant_id=member.tenant_id)
 
 
 def zone_create(*, member: Membership, **fields: Any) -> Zone:
     require(member, Action.MANAGE_SITES)
+    billing_require_writable(tenant_id=member.tenant_id)  # 402 once read-only (billing)
     _check_camera(member, fields["camera"])
     with transaction.atomic():
         edge_config_changed(device_ids=[fields["camera"].device_id])  # sent after the commit
@@ -225,6 +232,7 @@ def zone_create(*, member: Membership, **fields: Any) -> Zone:
 
 def zone_update(*, member: Membership, zone_id: int, **fields: Any) -> Zone:
     require(member, Action.MANAGE_SITES)
+    billing_require_writable(tenant_id=member.tenant_id)  # 402 once read-only (billing)
     with transaction.atomic():
         zone = _for_update(zone_list(membership=member), zone_id, "zone")
         if "camera" in fields:
@@ -239,6 +247,7 @@ def zone_update(*, member: Membership, zone_id: int, **fields: Any) -> Zone:
 
 def zone_delete(*, member: Membership, zone_id: int) -> None:
     require(member, Action.MANAGE_SITES)
+    billing_require_writable(tenant_id=member.tenant_id)  # 402 once read-only (billing)
     with transaction.atomic():
         zone = _for_update(zone_list(membership=member), zone_id, "zone")
         edge_config_changed(device_ids=[zone.camera.device_id])
@@ -249,6 +258,7 @@ def zone_delete(*, member: Membership, zone_id: int) -> None:
 
 def shift_create(*, member: Membership, **fields: Any) -> Shift:
     require(member, Action.MANAGE_SITES)
+    billing_require_writable(tenant_id=member.tenant_id)  # 402 once read-only (billing)
     _check_site(member, fields["site"])
     with transaction.atomic():
         edge_config_changed(device_ids=EdgeDevice.objects.filter(site=fields["site"]).values_list("id", flat=True))
@@ -257,6 +267,7 @@ def shift_create(*, member: Membership, **fields: Any) -> Shift:
 
 def shift_update(*, member: Membership, shift_id: int, **fields: Any) -> Shift:
     require(member, Action.MANAGE_SITES)
+    billing_require_writable(tenant_id=member.tenant_id)  # 402 once read-only (billing)
     with transaction.atomic():
         shift = _for_update(shift_list(membership=member), shift_id, "shift")
         if "site" in fields:
@@ -268,6 +279,7 @@ def shift_update(*, member: Membership, shift_id: int, **fields: Any) -> Shift:
 
 def shift_delete(*, member: Membership, shift_id: int) -> None:
     require(member, Action.MANAGE_SITES)
+    billing_require_writable(tenant_id=member.tenant_id)  # 402 once read-only (billing)
     with transaction.atomic():
         shift = _for_update(shift_list(membership=member), shift_id, "shift")
         edge_config_changed(device_ids=EdgeDevice.objects.filter(site_id=shift.site_id).values_list("id", flat=True))
@@ -276,6 +288,7 @@ def shift_delete(*, member: Membership, shift_id: int) -> None:
 
 def device_create(*, member: Membership, **fields: Any) -> EdgeDevice:
     require(member, Action.MANAGE_SITES)
+    billing_require_writable(tenant_id=member.tenant_id)  # 402 once read-only (billing)
     _check_site(member, fields["site"])
     with transaction.atomic():
         device = EdgeDevice.objects.create(tenant_id=member.tenant_id, **fields)

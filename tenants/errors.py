@@ -9,6 +9,7 @@ the same failure the same way.
 |----------------|------|------------------|
 | InvalidInput   | 400  | 4400             |
 | NotAuthenticated | 401 | 4401            |
+| PaymentRequired | 402 | 4402             |
 | NotAllowed     | 403  | 4403             |
 | NotFound       | 404  | 4404             |
 | Conflict       | 409  | 4409             |
@@ -44,6 +45,13 @@ class InvalidInput(VadError):
 class NotAuthenticated(VadError):
     http_status = 401
     ws_code = 4401
+
+
+class PaymentRequired(VadError):
+    """The tenant's billing plan does not cover this (camera limit, read-only after the grace period)."""
+
+    http_status = 402
+    ws_code = 4402
 
 
 class NotAllowed(VadError):

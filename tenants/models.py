@@ -143,3 +143,8 @@ class ApiToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…) of user {self.user_id}"
+
+
+# Billing (Stripe) models live in their own module of the tenants app; imported here so Django
+# registers them with the app and its migrations.
+from tenants.billing.models import BillingAccount, BillingEvent  # noqa: E402, F401

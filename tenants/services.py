@@ -54,6 +54,9 @@ def tenant_update(*, member: Membership, **fields: Any) -> Tenant:
 
 def site_create(*, member: Membership, **fields: Any) -> Site:
     require(member, Action.MANAGE_SITES)
+    from tenants.billing.services import billing_require_writable
+
+    billing_require_writable(tenant_id=member.tenant_id)  # 402 once read-only (billing)
     with transaction.atomic():
         site = Site.objects.create(tenant_id=member.tenant_id, **fields)
         audit_record(tenant_id=site.tenant_id, action="site.create", actor=member, target=site,
@@ -63,6 +66,9 @@ def site_create(*, member: Membership, **fields: Any) -> Site:
 
 def site_update(*, member: Membership, site_id: int, **fields: Any) -> Site:
     require(member, Action.MANAGE_SITES)
+    from tenants.billing.services import billing_require_writable
+
+    billing_require_writable(tenant_id=member.tenant_id)  # 402 once read-only (billing)
     with transaction.atomic():
         site = site_list(membership=member).select_for_update().filter(id=site_id).first()
         if site is None:
@@ -91,6 +97,9 @@ def site_delete(*, member: Membership, site_id: int) -> None:
         audit_record(tenant_id=site.tenant_id, action="site.delete", actor=member, target=site,
                      before=snapshot(site, SITE_AUDIT))
         site.delete()
+        from tenants.billing.services import billing_cameras_changed
+
+        billing_cameras_changed(tenant_id=member.tenant_id)  # its cameras went with it
 
 
 def membership_update(*, actor: Membership, membership_id: int, role: str | None = None,

@@ -21,3 +21,6 @@ def invitation_send(*, tenant_id: int, invitation_id: int) -> None:
         from_email=None,
         recipient_list=[invitation.email],
     )
+
+
+from tenants.billing.tasks import billing_quantity_sync  # noqa: E402, F401  (registered with the worker)

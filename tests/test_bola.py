@@ -348,6 +348,35 @@ def test_edge_socket_refuses_another_tenants_camera_and_takes_its_own(acme, glob
         assert not Alert.objects.filter(event_id__isnull=False).exists()
 
 
+# --- billing rows: /api/v1/billing/... take no id: the tenant is named by X-Tenant -------------
+
+def test_billing_routes_are_404_for_every_role_of_another_tenant_and_work_for_the_owner(
+        acme, globex_all_roles, settings):  # noqa: ANN001
+    from tenants.billing.models import BillingAccount
+    from tests.billing.stripe_stub import configure, running_stub
+
+    bodies = {("billing-status", "get"): {}, ("billing-checkout", "post"): {"plan": "starter"},
+              ("billing-portal", "post"): {}}
+    routes = [r for r in api_routes() if r.name.startswith("billing-")]
+    assert {(r.name, m) for r in routes for m in r.methods} == set(bodies), "add new billing routes here"
+    with tenant_scope(acme.tenant.id):
+        BillingAccount.objects.create(stripe_customer_id="cus_acme")
+    with running_stub() as stub:
+        configure(settings, stub, webhook_secret="whsec_bola")
+        owner = client_for(acme.users["owen"])
+        for route in routes:
+            url = "/" + route.template
+            for method in route.methods:
+                body = bodies[(route.name, method)]
+                for user in globex_all_roles:
+                    response = getattr(client_for(user), method)(url, body, format="json", HTTP_X_TENANT="acme")
+                    assert response.status_code == 404, (method, url, user.username, response.status_code)
+                response = getattr(owner, method)(url, body, format="json", HTTP_X_TENANT="acme")
+                assert 200 <= response.status_code < 300, (method, url, response.content[:300])
+        assert [p.get("customer") for p in stub.calls("POST", "/v1/billing_portal/sessions")] == ["cus_acme"]
+        assert len(stub.calls("POST", "/v1/checkout/sessions")) == 1  # only the owner's
+
+
 # --- websocket rows: ws/alerts/ with another tenant's and another site's alert ids ------------
 
 ACME_ROLES = [Role.OWNER, Role.ADMIN, Role.OPERATOR, Role.COMPLIANCE_OFFICER, Role.VIEWER]
@@ -616,8 +645,8 @@ PORTAL_CAMERA_CONTROLS = {
                                         ("post", {"action": "shift", "shift": "{shift}", "sensitivity": "0.7"}, 302)]),
     "portal-camera-zones": ("camera", [("get", {}, 200)]),
     "portal-device-detail": ("device", [("get", {}, 200), ("post", {"action": "enrollment"}, 200),
-                                        ("post", {"action": "command", "command": "reload"}, 200),
-                                        ("post", {"action": "revoke"}, 200)]),
+                                        ("post", {"action": "command", "command": "reload"}, 302),
+                                        ("post", {"action": "revoke"}, 302)]),
 }
 
 

@@ -324,6 +324,19 @@ CELERY_TIMEZONE = TIME_ZONE
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "VADCloud <no-reply@vadcloud.localhost>")
 PORTAL_BASE_URL = env_str("PORTAL_BASE_URL", "http://127.0.0.1:8000")
+# Billing (tenants.billing, README "Billing"): off without STRIPE_SECRET_KEY (no Stripe calls, no limits).
+STRIPE_SECRET_KEY = env_str("STRIPE_SECRET_KEY")
+STRIPE_WEBHOOK_SECRET = env_str("STRIPE_WEBHOOK_SECRET")
+STRIPE_API_BASE = env_str("STRIPE_API_BASE", "https://api.stripe.com")
+STRIPE_PRICE_STARTER = env_str("STRIPE_PRICE_STARTER")
+STRIPE_PRICE_PRO = env_str("STRIPE_PRICE_PRO")
+STRIPE_PRICE_ENTERPRISE = env_str("STRIPE_PRICE_ENTERPRISE")
+STRIPE_WEBHOOK_TOLERANCE_S = 300  # signed timestamps older than this are refused (replays)
+try:
+    BILLING_GRACE_DAYS = int(env_str("BILLING_GRACE_DAYS", "7"))  # failed payment -> read-only after this
+    BILLING_FREE_CAMERAS = int(env_str("BILLING_FREE_CAMERAS", "0"))  # cameras without a plan (billing on)
+except ValueError as _err:
+    raise ValueError(f"BILLING_GRACE_DAYS and BILLING_FREE_CAMERAS must be whole numbers ({_err})") from None
 # Edge enrollment (cameras.services.device_enrollment_token_create, cameras.edge_http): token lifetime,
 # and where the agent wheel served at /edge/dist/ is built (default build/edge-dist, see cameras.edge_dist).
 try:

@@ -11,6 +11,7 @@ api_v1 = [
     path("", include("compliance.audit_urls")),  # audit log: search, export, public keys
     path("", include("compliance.policy_api")),  # effective policies, consents, privacy settings
     path("", include("compliance.exports_urls")),  # DPIA, Art. 30 record, export jobs, retention, holds, erasure
+    path("", include("tenants.billing.api_urls")),  # billing: status, Checkout, Customer Portal (owners)
 ]
 
 urlpatterns = [
@@ -23,6 +24,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("edge/", include("cameras.edge_http")),  # enrollment + installer for edge boxes (no session)
     path("edge/", include("detection.edge_http")),  # model bundle downloads (device-signed)
+    path("", include("tenants.billing.urls")),  # /billing/webhook/ (Stripe-signed)
     path("", include("frontend.urls")),
 ]
 
