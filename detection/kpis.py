@@ -131,7 +131,8 @@ class KpiReport:
 
 
 def kpi_report(*, membership: Membership, date_from: date | None = None, date_to: date | None = None) -> KpiReport:
-    """Per-camera and per-site KPIs of the cameras the member sees (four queries)."""
+    """Per-camera and per-site KPIs of the cameras the member sees (three queries, plus the
+    guardian look-ups of a member limited to some sites)."""
     from cameras.selectors import camera_list
 
     period = kpi_period(date_from=date_from, date_to=date_to)

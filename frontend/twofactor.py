@@ -12,7 +12,7 @@ from tenants.twofactor import second_factor_required
 
 # Pages that stay reachable: the set-up page itself, signing out, the API (it answers 403 on its
 # own), static files and the invitation link.
-OPEN_PREFIXES = ("/account/security/", "/logout/", "/login/", "/api/", "/static/", "/invite/", "/admin/")
+OPEN_PREFIXES = ("/account/security/", "/logout/", "/login/", "/api/", "/static/", "/invite/")
 
 
 class RequireSecondFactorMiddleware:

@@ -157,3 +157,13 @@ def test_kpi_page_needs_a_login(acme):  # noqa: ANN001
     response = Client().get("/kpis/")
     assert response.status_code == 302 and response["Location"].startswith("/login/")
 
+
+
+def test_the_report_is_three_queries_whatever_the_number_of_alerts(history, django_assert_num_queries):  # noqa: ANN001
+    olga = member(history, "olga")
+    with tenant_scope(history.tenant.id):
+        for i in range(20):
+            alert(history.camera, at(i % 3, 12, i), AlertStatus.DISMISSED, ReasonCode.FP_CROWD, 10)
+        with django_assert_num_queries(3):  # cameras, anomaly alerts, offline alerts
+            report = kpi_report(membership=olga, **PERIOD)
+    assert report.cameras[0].alerts + report.cameras[1].alerts == 27
