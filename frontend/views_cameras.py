@@ -256,6 +256,9 @@ def device_detail_page(request: HttpRequest, device_id: int) -> HttpResponse:
         context = _device_context(member, _device_or_404(member, device_id))
         context.update(errors=_errors(err.as_body()), error_target=action, posted=request.POST)
         return render(request, "frontend/cameras/device.html", context, status=err.http_status)
+    if "enrollment" not in extra:  # post/redirect/get: a reload does not send it again
+        messages.success(request, extra["notice"])
+        return redirect("portal-device-detail", device_id=device.id)
     context = _device_context(member, _device_or_404(member, device_id))
     context.update(extra)
-    return render(request, "frontend/cameras/device.html", context, status=200)
+    return render(request, "frontend/cameras/device.html", context)

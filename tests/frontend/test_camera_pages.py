@@ -168,7 +168,8 @@ def test_device_create_errors_are_400_with_the_field(acme, globex):  # noqa: ANN
 
 def test_admin_revokes_a_device_and_then_gets_no_token(acme):  # noqa: ANN001
     client = login(acme.users["alice"])
-    assert client.post(f"/devices/{acme.device.id}/", {"action": "revoke"}).status_code == 200
+    assert client.post(f"/devices/{acme.device.id}/", {"action": "revoke"}).status_code == 302
+    assert "revoked" in client.get(f"/devices/{acme.device.id}/").content.decode()
     again = client.post(f"/devices/{acme.device.id}/", {"action": "enrollment"})
     assert again.status_code == 409
     assert "revoked" in again.content.decode()
@@ -176,8 +177,8 @@ def test_admin_revokes_a_device_and_then_gets_no_token(acme):  # noqa: ANN001
 
 def test_admin_sends_a_command_and_sees_it_listed(acme):  # noqa: ANN001
     client = login(acme.users["alice"])
-    page = client.post(f"/devices/{acme.device.id}/", {"action": "command", "command": "reload"})
-    assert page.status_code == 200
+    page = client.post(f"/devices/{acme.device.id}/", {"action": "command", "command": "reload"}, follow=True)
+    assert page.redirect_chain == [(f"/devices/{acme.device.id}/", 302)]
     assert "Command reload sent" in page.content.decode()
     with tenant_scope(acme.tenant.id):
         assert DeviceCommand.objects.filter(device_id=acme.device.id, action="reload").count() == 1
