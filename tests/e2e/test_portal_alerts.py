@@ -163,6 +163,17 @@ def test_operator_sees_a_live_alert_opens_it_and_dismisses_it_with_a_reason(clou
     seeded = page.locator("tr[data-alert-id]").count()
     assert seeded >= 10, page.inner_text("main")[:500]
     check_page(page, "wall")
+    page.click("[data-testid=notify-toggle]")  # opt in: the button says so (headless has no permission prompt)
+    assert page.get_attribute("[data-testid=notify-toggle]", "aria-pressed") == "true"
+    page.click("[data-testid=notify-toggle]")
+    assert page.get_attribute("[data-testid=notify-toggle]", "aria-pressed") == "false"
+    # a second wall filtered to dismissed alerts: the filter applies to pushes too
+    second_browser = page.context.browser.new_context(storage_state=page.context.storage_state())  # same login
+    dismissed_wall = second_browser.new_page()
+    dismissed_wall.goto(f"{base}/alerts/?status=dismissed")
+    dismissed_wall.wait_for_function("() => document.querySelector('[data-testid=wall-live]').textContent === 'live'",
+                                     timeout=15_000)
+    dismissed_rows = dismissed_wall.locator("tr[data-alert-id]").count()
 
     with connect(f"ws://127.0.0.1:{cloud['port']}/ws/edge/", open_timeout=10) as ws:
         edge = Edge(ws, cloud["device"], cloud["key"])
@@ -191,6 +202,7 @@ def test_operator_sees_a_live_alert_opens_it_and_dismisses_it_with_a_reason(clou
         page.wait_for_function(f"() => document.querySelectorAll('tr[data-alert-id]').length === {seeded + 13}",
                                timeout=5_000)
         assert page.locator("[data-testid=burst-group]").count() == 0
+        assert dismissed_wall.locator("tr[data-alert-id]").count() == dismissed_rows  # open ones stay off it
 
     # keyboard: ? shows the help, j selects the newest row, a acknowledges it over the socket
     page.keyboard.press("?")
@@ -214,6 +226,8 @@ def test_operator_sees_a_live_alert_opens_it_and_dismisses_it_with_a_reason(clou
                            timeout=5_000)
     assert stored(cloud["db"], second) == ("dismissed", "fp_weather")
     assert "Dismissed (False positive: weather)" in page.inner_text(f"tr[data-alert-id='{second}']")
+    dismissed_wall.wait_for_selector(f"tr[data-alert-id='{second}']", timeout=5_000)  # now it matches that filter
+    second_browser.close()
 
     # open the first live alert: votes, evidence on the scene, the score plot with the threshold
     page.goto(f"{base}/alerts/{alert_id}/")

@@ -161,11 +161,13 @@
   notifyButton.addEventListener("click", async () => {
     notifyOn = !notifyOn;
     localStorage.setItem("vad-alert-notify", notifyOn ? "on" : "off");
-    if (notifyOn) {
-      audio = audio || (window.AudioContext ? new AudioContext() : null);
-      if ("Notification" in window && Notification.permission === "default") await Notification.requestPermission();
-    }
     renderNotify();
+    if (!notifyOn) return;
+    audio = audio || (window.AudioContext ? new AudioContext() : null);  // a click may start audio
+    if (!("Notification" in window)) { say("This browser has no desktop notifications: sound only."); return; }
+    const permission = Notification.permission === "default" ? await Notification.requestPermission() : Notification.permission;
+    say(permission === "granted" ? "Sound on; desktop notifications while this tab is in the background."
+      : "Sound on; desktop notifications are blocked for this site in the browser settings.");
   });
   renderNotify();
   function notify(alerts) {
