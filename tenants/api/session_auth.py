@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import exceptions
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.request import Request
@@ -28,3 +30,14 @@ class TwoFactorSessionAuthentication(SessionAuthentication):
                 "your tenant requires a second factor for owners and admins: sign in with your TOTP code "
                 "(set it up at /account/security/), or use a personal API token")
         return result
+
+
+class TwoFactorSessionScheme(OpenApiAuthenticationExtension):
+    """Documents the session cookie in the OpenAPI schema, as drf-spectacular does for Django's."""
+
+    target_class = "tenants.api.session_auth.TwoFactorSessionAuthentication"
+    name = "cookieAuth"
+
+    def get_security_definition(self, auto_schema: Any) -> dict[str, str]:
+        return {"type": "apiKey", "in": "cookie", "name": settings.SESSION_COOKIE_NAME,
+                "description": "portal session; owners and admins of a tenant requiring 2FA need a TOTP sign-in"}
