@@ -7,13 +7,16 @@ serious/critical axe-core violations; a screenshot of every page (test-artifacts
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
 import json
 import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from channels.layers import get_channel_layer
 from django.core.files.base import ContentFile
 from django.core.management import call_command
 
@@ -56,6 +59,26 @@ def demo(settings, tmp_path):  # noqa: ANN001, ANN201
         camera.save()
         camera.scene_image.save("entrance.jpg", ContentFile(scene_jpeg()))
     return {"tenant": tenant, "camera": camera, "device": device, "site": site}
+
+
+class DeviceSocket:
+    """Listens on the device's channel-layer group as its open /ws/edge/ socket does (cameras.live);
+    run in a worker thread, away from playwright's event loop."""
+
+    def __init__(self, device_id: int) -> None:
+        from cameras.live import device_group
+
+        self.layer = get_channel_layer()
+        self.channel = self._run(self.layer.new_channel())
+        self._run(self.layer.group_add(device_group(device_id), self.channel))
+
+    @staticmethod
+    def _run(coro):  # noqa: ANN001, ANN205
+        with ThreadPoolExecutor(1) as pool:
+            return pool.submit(asyncio.run, coro).result()
+
+    def next_message(self, timeout: float = 5.0) -> dict:
+        return self._run(asyncio.wait_for(self.layer.receive(self.channel), timeout))
 
 
 def log_in(page, base: str, username: str) -> None:  # noqa: ANN001
@@ -116,8 +139,11 @@ def test_admin_draws_a_zone_on_the_scene_image_and_it_reaches_the_signed_device_
     page.click("#zone-finish")
     new_item = page.locator("#zone-list li").last
     new_item.locator("[data-field=name]").fill("Till area")
+    socket = DeviceSocket(device.id)
     new_item.locator("[data-act=save]").click()
     page.wait_for_function("() => document.getElementById('zone-status').textContent.includes('saved')")
+    # the save told the device's socket to send the new signed config (the edge consumer does the rest)
+    assert socket.next_message() == {"type": "edge.config", "device_id": device.id}
 
     with tenant_scope(demo["tenant"].id):
         zone = Zone.objects.get(camera=camera, name="Till area")
