@@ -162,6 +162,7 @@ def test_operator_sees_a_live_alert_opens_it_and_dismisses_it_with_a_reason(clou
         raise AssertionError(f"the wall's socket did not connect: {console} {page.inner_text('main')[:300]!r}") from err
     seeded = page.locator("tr[data-alert-id]").count()
     assert seeded >= 10, page.inner_text("main")[:500]
+    open_before = page.locator("tr[data-status=open]").count()
     check_page(page, "wall")
     page.click("[data-testid=notify-toggle]")  # opt in: the button says so (headless has no permission prompt)
     assert page.get_attribute("[data-testid=notify-toggle]", "aria-pressed") == "true"
@@ -202,6 +203,7 @@ def test_operator_sees_a_live_alert_opens_it_and_dismisses_it_with_a_reason(clou
         page.wait_for_function(f"() => document.querySelectorAll('tr[data-alert-id]').length === {seeded + 13}",
                                timeout=5_000)
         assert page.locator("[data-testid=burst-group]").count() == 0
+        assert page.inner_text("[data-open-count]") == f"{open_before + 13} open in this list"
         assert dismissed_wall.locator("tr[data-alert-id]").count() == dismissed_rows  # open ones stay off it
 
     # keyboard: ? shows the help, j selects the newest row, a acknowledges it over the socket

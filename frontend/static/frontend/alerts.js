@@ -80,7 +80,12 @@
 
   const rowOf = (id) => body.querySelector(`tr[data-alert-id="${Number(id)}"]`);
   const rows = () => Array.from(body.querySelectorAll("tr[data-alert-id]"));
-  const refreshEmpty = () => { empty.hidden = rows().length > 0; };
+  const openCount = document.querySelector("[data-open-count]");
+  const refreshEmpty = () => {
+    empty.hidden = rows().length > 0;
+    const n = body.querySelectorAll('tr[data-status="open"]').length;
+    openCount.textContent = `${n} open in this list`;
+  };
 
   // --- bursts: more than burst_count new alerts within burst_window_s are held per camera ------
   const arrivals = [];
@@ -141,6 +146,7 @@
         const row = alertRow(alert);
         if (old.classList.contains("selected")) row.classList.add("selected");
         old.replaceWith(row);
+        refreshEmpty();
         continue;
       }
       if (!matches(alert)) continue;
@@ -162,7 +168,7 @@
     notifyOn = !notifyOn;
     localStorage.setItem("vad-alert-notify", notifyOn ? "on" : "off");
     renderNotify();
-    if (!notifyOn) return;
+    if (!notifyOn) { say("Sound and desktop notifications off."); return; }
     audio = audio || (window.AudioContext ? new AudioContext() : null);  // a click may start audio
     if (!("Notification" in window)) { say("This browser has no desktop notifications: sound only."); return; }
     const permission = Notification.permission === "default" ? await Notification.requestPermission() : Notification.permission;
