@@ -198,3 +198,17 @@ def test_detail_draws_the_boxes_over_the_scene_image_the_page_session_can_load(a
     assert 'data-testid="evidence-box" x="10.0" y="20.0"' in html
     image = client.get(url)
     assert image.status_code == 200 and image["Content-Type"] == "image/jpeg"
+
+
+def test_wall_and_detail_queries_do_not_grow_with_the_alerts(acme, django_assert_max_num_queries):  # noqa: ANN001
+    from django.utils import timezone
+
+    with tenant_scope(acme.tenant.id):
+        Alert.objects.bulk_create([Alert(tenant_id=acme.tenant.id, camera=acme.camera, zone=acme.zone,
+                                         started_at=timezone.now(), peak_score=1.0 + i / 100) for i in range(60)])
+    client = portal(acme.users["olga"], acme.tenant.id)
+    client.get("/alerts/")  # warm the session
+    with django_assert_max_num_queries(15):
+        assert client.get("/alerts/").status_code == 200
+    with django_assert_max_num_queries(15):
+        assert client.get(f"/alerts/{acme.alert.id}/").status_code == 200
