@@ -75,7 +75,9 @@ class Command(BaseCommand):
                                                "--data-dir", str(data_dir)], stdout=log, stderr=log))
                 self.stdout.write(f"  simulated edge agent running (log: {state / 'agent.log'}); "
                                   "live alerts appear on the portal within a minute")
-            self.stdout.write(f"\n  VADCloud demo: {url}/   (API docs: {url}/api/docs/)   Ctrl-C stops it\n")
+            self.stdout.write(f"\n  VADCloud demo: {url}/   (API docs: {url}/api/docs/)   Ctrl-C stops it\n"
+                              f"  live alert wall: {url}/alerts/ (sign in as olga, the operator); why each biometric "
+                              f"model is off: {url}/sites/ (carl, the compliance officer)\n")
             agent_reported = False
             while procs[0].poll() is None:
                 if len(procs) > 1 and procs[1].poll() is not None and not agent_reported:
