@@ -2,6 +2,9 @@
 
 Rights are read again on every message and every push, never kept from ``connect``:
 
+- An owner or admin of a tenant that requires a second factor must have signed this session in
+  with it (``tenants.twofactor``), as for the portal pages and the session API: else close 4403
+  at connect, and refusal on the next message or push if the rule is turned on later.
 - ``connect`` resolves the membership from the session (not signed in: close 4401; no tenant:
   close 4403) and joins three groups: the tenant's alerts, the member's, and the login session's
   (``tenants.live``).
@@ -40,6 +43,7 @@ from tenants.middleware import SESSION_TENANT_KEY
 from tenants.models import Membership
 from tenants.scope import tenant_scope
 from tenants.selectors import membership_current, membership_resolve, visibility
+from tenants.twofactor import second_factor_required, session_second_factor_verified
 from vadcloud.jsonlimits import MAX_WS_MESSAGE_BYTES, JsonLimitError, parse_json_limited
 
 MAX_ID = 2**63 - 1
@@ -79,6 +83,10 @@ class AlertWallConsumer(JsonWebsocketConsumer):
         if membership is None:
             self.close(code=CLOSE_NOT_MEMBER)
             return
+        self.otp_verified = session_second_factor_verified(user=user, session=session)
+        if second_factor_required(membership=membership) and not self.otp_verified:
+            self.close(code=CLOSE_NOT_MEMBER)  # the tenant's 2FA rule, as for the portal and the session API
+            return
         self.membership_id = membership.id
         self.user_id = user.id
         self.tenant_id = membership.tenant_id
@@ -100,7 +108,10 @@ class AlertWallConsumer(JsonWebsocketConsumer):
         session = self.scope.get("session")
         if self.session_key and session is not None and not session.exists(self.session_key):
             return None  # signed out (the session is gone) even if the close message was lost
-        return membership_current(membership_id=self.membership_id, user_id=self.user_id)
+        member = membership_current(membership_id=self.membership_id, user_id=self.user_id)
+        if member is not None and not self.otp_verified and second_factor_required(membership=member):
+            return None  # the tenant turned its 2FA rule on (or promoted this member) since connect
+        return member
 
     def push_filter(self) -> Any:
         """``sees(site_id=, camera_id=)`` for pushes, or None when no longer a member; the rights

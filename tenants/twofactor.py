@@ -9,6 +9,7 @@ login asks for a code after the password.
 from __future__ import annotations
 
 from base64 import b32encode
+from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
@@ -26,6 +27,17 @@ def second_factor_required(*, membership: Membership | None) -> bool:
     """Whether this membership's tenant asks its owners and admins for a second factor."""
     return (membership is not None and membership.role in MANAGER_ROLES
             and membership.tenant.require_2fa_for_managers)
+
+
+def session_second_factor_verified(*, user: AbstractBaseUser, session: Any) -> bool:
+    """Whether this login session was signed in with the user's confirmed second factor (what
+    django-otp's middleware calls ``user.is_verified()``; websocket scopes do not run it)."""
+    from django_otp import DEVICE_ID_SESSION_KEY
+    from django_otp.models import Device
+
+    persistent_id = session.get(DEVICE_ID_SESSION_KEY) if session is not None else None
+    device = Device.from_persistent_id(persistent_id) if persistent_id else None
+    return device is not None and device.user_id == user.pk and device.confirmed
 
 
 def second_factor_required_anywhere(*, user: AbstractBaseUser) -> bool:

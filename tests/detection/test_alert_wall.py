@@ -274,3 +274,39 @@ def test_binary_frame_gets_an_error_reply(acme):  # noqa: ANN001
         await ws.disconnect()
 
     async_to_sync(run)()
+
+
+def test_tenant_2fa_rule_applies_to_the_alert_socket_for_owners_and_admins(acme):  # noqa: ANN001
+    """With the tenant's "second factor for owners and admins" rule on, an admin whose session was
+    not signed in with TOTP is refused (4403), as on the portal and the session API; the same admin
+    with a verified session, and an operator (the rule does not cover them), connect."""
+    from django_otp import DEVICE_ID_SESSION_KEY
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    from tenants.models import Tenant
+
+    Tenant.objects.filter(id=acme.tenant.id).update(require_2fa_for_managers=True)
+    alice = acme.users["alice"]
+    device = TOTPDevice.objects.create(user=alice, name="authenticator app", confirmed=True)
+
+    def verified_cookie() -> str:
+        client = Client()
+        client.force_login(alice)
+        session = client.session
+        session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+        session.save()
+        return session.session_key
+
+    async def run() -> None:
+        _, connected, code = await connect(alice)
+        assert (connected, code) == (False, 4403)  # password only
+        _, connected, _ = await connect(acme.users["olga"])  # positive control: an operator
+        assert connected
+        cookie = await sync_to_async(verified_cookie)()
+        headers = [(b"origin", b"http://127.0.0.1"), (b"host", b"127.0.0.1"), (b"cookie", f"sessionid={cookie}".encode())]
+        ws = WebsocketCommunicator(application, "/ws/alerts/", headers=headers)
+        connected, _ = await ws.connect()
+        assert connected and (await ws.receive_json_from())["role"] == "admin"  # signed in with TOTP
+        await ws.disconnect()
+
+    async_to_sync(run)()
