@@ -29,17 +29,6 @@ def shift_list(*, membership: Membership) -> QuerySet[Shift]:
     return visibility(membership=membership).limit(Shift.objects.all(), site_field="site_id")
 
 
-def device_cameras(*, device: EdgeDevice, camera_ids: list[int]) -> dict[int, Camera]:
-    """The cameras among ``camera_ids`` that belong to ``device`` (inside the device's tenant
-    scope), keyed by id; any other id, another tenant's included, is simply absent."""
-    return {c.id: c for c in Camera.objects.select_related("site").filter(id__in=camera_ids, device_id=device.id)}
-
-
-def device_zones(*, camera_ids: list[int]) -> dict[tuple[int, str], Zone]:
-    """Zones of these cameras keyed by (camera id, zone name)."""
-    return {(z.camera_id, z.name): z for z in Zone.objects.filter(camera_id__in=camera_ids)}
-
-
 def device_command_list(*, membership: Membership, device_id: int) -> QuerySet:
     """The commands sent to one visible device, newest first; raises NotFound for any other device."""
     from cameras.models import DeviceCommand

@@ -1,9 +1,13 @@
 """Edge ingest: what a device sends over ``/ws/edge/`` becomes alerts and device health.
 
-``edge_ingest`` is the one entry point (the edge consumer calls it once per frame):
+Two entry points, one rule set:
 
-- ONE transaction per frame (a ``batch`` is one transaction); the device row is locked
-  (``select_for_update``), so two connections of one device cannot interleave.
+- ``edge_ingest_group(items)`` applies the frames of many devices inside the caller's transaction
+  with a fixed number of queries; the group-commit writer (``detection.ingest_writer``) calls it
+  once per group. ``edge_ingest(...)`` applies one frame in a transaction of its own, with
+  retries (the writer's fallback when a group's transaction fails).
+- The device rows are locked (``select_for_update``, in id order), so two connections of one
+  device cannot interleave.
 - Idempotent by ``(device, seq)``: any ``seq <= device.last_seq`` is ``duplicate``; and by
   ``(device, event_id)``: a second ``event_open`` of a known event is ``duplicate`` (no second alert).
 - A message that cannot be applied (another device's camera, an unknown camera, no ``seq``) is
@@ -13,8 +17,8 @@
   (``pushes``); the caller sends them once the commit is done (``detection.ingest_writer`` sends one
   channel-layer message per tenant per group commit, from the event loop).
 - Heartbeats are coalesced in-process (``HeartbeatCoalescer``): the latest one per device is
-  written at most every ``EDGE_HEARTBEAT_FLUSH_S`` seconds, folded into the per-frame device
-  UPDATE that advances ``last_seq`` anyway.
+  written at most every ``EDGE_HEARTBEAT_FLUSH_S`` seconds, folded into the device UPDATE that
+  advances ``last_seq`` anyway.
 
 Time: the agent's ``start_ts``/``peak_ts``/``end_ts`` are seconds of the *stream* (source
 timestamps), not wall clock. ``wall_ts`` is the wall clock of the peak frame; when given,
