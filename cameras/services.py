@@ -7,8 +7,10 @@ here, for every write path: a camera's device is at the camera's site.
 
 from __future__ import annotations
 
+import shlex
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 
 from cameras.live import edge_config_changed
@@ -399,6 +401,12 @@ def _enrollment_token_hash(secret: str) -> str:
     import hashlib
 
     return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def device_install_command(secret: str) -> str:
+    """The one line an installer runs on the box for an enrollment token (API and portal show it)."""
+    base = shlex.quote(settings.PORTAL_BASE_URL.rstrip("/"))
+    return f"curl -fsSL {base}/edge/install.sh | sudo sh -s -- --url {base} --token {shlex.quote(secret)}"
 
 
 def device_enrollment_token_create(*, member: Membership, device_id: int) -> tuple[Any, str]:

@@ -8,10 +8,8 @@ service error (tenants.errors) becomes a message on the page with its status, ne
 
 from __future__ import annotations
 
-import shlex
 from typing import Any
 
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
@@ -204,12 +202,6 @@ def device_list_page(request: HttpRequest) -> HttpResponse:
         "errors": errors, "posted": request.POST}, status=status)
 
 
-def install_command(secret: str) -> str:
-    """The one line an installer runs on the box (the same line the enrollment API returns)."""
-    base = shlex.quote(settings.PORTAL_BASE_URL.rstrip("/"))
-    return f"curl -fsSL {base}/edge/install.sh | sudo sh -s -- --url {base} --token {shlex.quote(secret)}"
-
-
 def _device_context(member: Membership, device: Any) -> dict[str, Any]:
     cameras = selectors.camera_list(membership=member).filter(device_id=device.id)
     row = _device_row(device)
@@ -238,7 +230,7 @@ def device_detail_page(request: HttpRequest, device_id: int) -> HttpResponse:
         if action == "enrollment":
             token, secret = services.device_enrollment_token_create(member=member, device_id=device.id)
             extra = {"enrollment": {"token": secret, "expires_at": token.expires_at,
-                                    "install_command": install_command(secret)}}
+                                    "install_command": services.device_install_command(secret)}}
         elif action == "revoke":
             services.device_revoke(member=member, device_id=device.id)
             extra = {"notice": f"Device {device.name!r} revoked: its key no longer connects."}

@@ -1,8 +1,5 @@
 from __future__ import annotations
 
-import shlex
-
-from django.conf import settings
 from django.db.models import QuerySet
 from django.http import HttpResponse
 from drf_spectacular.utils import extend_schema
@@ -140,9 +137,8 @@ class DeviceViewSet(SiteLimitedViewSet):
         """A one-time enrollment token (shown once) and the install command for the box."""
         device = self.get_object()  # another tenant's device: 404
         token, secret = services.device_enrollment_token_create(member=self.membership, device_id=device.id)
-        base = shlex.quote(settings.PORTAL_BASE_URL.rstrip("/"))
-        command = f"curl -fsSL {base}/edge/install.sh | sudo sh -s -- --url {base} --token {shlex.quote(secret)}"
-        body = {"device": device.id, "token": secret, "expires_at": token.expires_at, "install_command": command}
+        body = {"device": device.id, "token": secret, "expires_at": token.expires_at,
+                "install_command": services.device_install_command(secret)}
         return Response(EnrollmentTokenOutSerializer(body).data, status=201)
 
     @extend_schema(request=None, responses=DeviceSerializer)
