@@ -142,8 +142,7 @@ class AlertWallConsumer(JsonWebsocketConsumer):
         if sees is None:
             self.close(code=CLOSE_NOT_MEMBER)
             return
-        with tenant_scope(self.tenant_id):
-            alerts = [a for a in event["alerts"] if sees(site_id=a.get("site"), camera_id=a.get("camera"))]
+        alerts = [a for a in event["alerts"] if sees(site_id=a.get("site"), camera_id=a.get("camera"))]
         if alerts and single:
             self.send_json({"type": "alert", "alert": alerts[0]})
         elif alerts:
@@ -151,14 +150,12 @@ class AlertWallConsumer(JsonWebsocketConsumer):
 
     def devices_changed(self, event: dict[str, Any]) -> None:
         """Device status changes (detection.health, coalesced per sweep): one ``devices`` frame
-        with the devices of the sites the member sees now."""
-        member = self.current_member()
-        if member is None:
+        with the devices of the sites the member sees (rights at most ``rights_ttl_s`` old)."""
+        sees = self.push_filter()
+        if sees is None:
             self.close(code=CLOSE_NOT_MEMBER)
             return
-        with tenant_scope(self.tenant_id):
-            sees = visibility(membership=member).sees
-            devices = [d for d in event["devices"] if sees(site_id=d.get("site"))]
+        devices = [d for d in event["devices"] if sees(site_id=d.get("site"))]
         if devices:
             self.send_json({"type": "devices", "devices": devices})
 

@@ -112,7 +112,6 @@ heartbeats = HeartbeatCoalescer()
 @dataclass
 class IngestResult:
     ack: Ack
-    alerts_changed: int = 0
     results: list[AckResult] = field(default_factory=list)
     pushes: list[dict[str, Any]] = field(default_factory=list)  # AlertSerializer rows, for the walls
 
@@ -309,8 +308,8 @@ class _Lookups:
 
     def frame(self, device: EdgeDevice, now: datetime) -> _Frame:
         cameras = self.cameras.get(device.id, {})
-        return _Frame(device, cameras=cameras, now=now, alerts=self.alerts.get(device.id, {}),
-                      zones={k: z for k, z in self.zones.items() if k[0] in cameras})
+        # zones are keyed by camera id, and a frame only reaches its own device's cameras
+        return _Frame(device, cameras=cameras, now=now, alerts=self.alerts.get(device.id, {}), zones=self.zones)
 
 
 def _known_alert_ids(device_ids: list[int], event_ids: set[str]) -> list[int]:
@@ -474,8 +473,7 @@ def edge_ingest(*, device_id: int, tenant_id: int, messages: list[Any],
                 results, pushes = edge_ingest_group([item])
             if isinstance(results[0], Exception):
                 raise results[0]
-            return dataclasses.replace(results[0], pushes=pushes.get(tenant_id, []),
-                                       alerts_changed=len(pushes.get(tenant_id, [])))
+            return dataclasses.replace(results[0], pushes=pushes.get(tenant_id, []))
         except OperationalError:  # e.g. SQLite "database is locked": nothing was committed, retry
             if attempt == len(RETRY_DELAYS_S) or connection.in_atomic_block:
                 raise
