@@ -52,8 +52,16 @@ def test_a_zone_patch_is_applied_by_the_running_agent_within_a_second_and_only_i
             assert status == 200, body
             return body["health"].get("streams") or {}
 
-        wait_until(lambda: {a, b} <= set(streams()), 20, "both cameras reported opened")
-        before = streams()
+        def settled() -> dict[str, Any] | None:
+            """Both cameras opened after the first config's restart, and nothing new for a second
+            (a snapshot taken between a restart's stream messages would blame the patch for them)."""
+            seen = streams()
+            if not {a, b} <= set(seen) or any(seen[c]["status"] != "opened" for c in (a, b)):
+                return None
+            time.sleep(1.0)
+            return seen if streams() == seen else None
+
+        before = wait_until(settled, 20, "both cameras reported opened and settled")
         pid = agent.proc.pid
         t0 = time.time()
         status, body = cloud.api("PATCH", f"/api/v1/zones/{ids['zone']}/", {"name": "Back door"})
