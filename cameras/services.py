@@ -432,7 +432,9 @@ def device_enrollment_token_create(*, member: Membership, device_id: int) -> tup
                            f"create a new device to enroll a box again")
         now = timezone.now()
         EnrollmentToken.objects.filter(device=device, used_at=None, expires_at__gt=now).update(expires_at=now)
-        secret = secrets.token_urlsafe(32)
+        # a fixed prefix: a urlsafe token may start with "-", which command lines (vad-edge enroll
+        # --token, the install script) would read as an option
+        secret = "vet_" + secrets.token_urlsafe(32)
         token = EnrollmentToken.objects.create(
             tenant_id=member.tenant_id, device=device, token_hash=_enrollment_token_hash(secret),
             created_by_id=member.user_id,

@@ -190,3 +190,14 @@ def test_an_enrolled_key_connects_to_the_edge_socket_until_the_device_is_revoked
     assert client_for(acme.users["alice"]).post(f"/api/v1/devices/{acme.device.id}/revoke/").status_code == 200
     refused = async_to_sync(handshake)()
     assert (refused["type"], refused.get("code")) == ("websocket.close", 4403), refused
+
+
+def test_enrollment_tokens_never_start_like_a_command_line_option(acme):  # noqa: ANN001
+    from cameras.services import device_enrollment_token_create
+    from tenants.models import Membership
+    from tenants.scope import tenant_scope
+
+    with tenant_scope(acme.tenant.id):
+        admin = Membership.objects.get(user=acme.users["alice"])
+        secrets_made = [device_enrollment_token_create(member=admin, device_id=acme.device.id)[1] for _ in range(64)]
+    assert all(s.startswith("vet_") and len(s) > 40 for s in secrets_made)
