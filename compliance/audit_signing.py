@@ -101,10 +101,13 @@ def platform_checkpoint_all() -> int:
 
 # --- reads -----------------------------------------------------------------------------------
 def audit_entries(*, member: Any, action: str = "", actor: str = "", ts_from: datetime | None = None,
-                  ts_to: datetime | None = None) -> Any:
-    """The tenant's entries, newest first, filtered; owner/admin/compliance officer only."""
+                  ts_to: datetime | None = None, before_seq: int | None = None) -> Any:
+    """The tenant's entries, newest first, filtered; owner/admin/compliance officer only.
+    ``before_seq``: only entries older than that one (the portal's "older entries" cursor)."""
     require(member, Action.VIEW_AUDIT)
     qs = AuditEntry.objects.all()
+    if before_seq is not None:
+        qs = qs.filter(seq__lt=before_seq)
     if action:
         qs = qs.filter(action__startswith=action) if action.endswith(".") else qs.filter(action=action)
     if actor:

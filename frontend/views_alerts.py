@@ -15,6 +15,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET, require_POST
 
 from cameras.selectors import camera_list
@@ -74,16 +75,27 @@ def alert_wall(request: HttpRequest) -> HttpResponse:
                         "ack_reason": PORTAL_ACK_REASONS[0].value,
                         "reason_labels": dict(ReasonCode.choices), "status_labels": dict(AlertStatus.choices)},
     }
+    # the filter form asks with HX-Request (htmx): it gets only the list (<tbody>), a history restore the page
+    htmx = request.htmx  # type: ignore[attr-defined]
+    partial = bool(htmx) and not htmx.history_restore_request
+    template = "frontend/alerts/_wall_rows.html" if partial else "frontend/alerts/wall.html"
+    context["partial"] = partial
     try:
         site_id, camera_id, status = _id_param(request, "site"), _id_param(request, "camera"), _status_param(request)
     except InvalidInput as err:
         context.update(errors=_error_lines(err), alerts=[], filters={})
-        return render(request, "frontend/alerts/wall.html", context, status=400)
+        return _vary_on_htmx(render(request, template, context, status=400))
     filters = {"site": site_id, "camera": camera_id, "status": status}
     alerts = list(alert_list(membership=membership, site_id=site_id, camera_id=camera_id, status=status)[:WALL_LIMIT])
     context.update(alerts=alerts, filters=filters, open_count=sum(a.status == AlertStatus.OPEN for a in alerts))
     context["wall_config"]["filters"] = filters
-    return render(request, "frontend/alerts/wall.html", context)
+    return _vary_on_htmx(render(request, template, context))
+
+
+def _vary_on_htmx(response: HttpResponse) -> HttpResponse:
+    """The same URL answers a page or a fragment: caches must key on HX-Request."""
+    patch_vary_headers(response, ("HX-Request",))
+    return response
 
 
 def _models(alert: Alert) -> list[dict[str, Any]]:

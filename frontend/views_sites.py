@@ -20,6 +20,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_http_methods, require_POST
 
 from cameras.selectors import camera_list
@@ -346,21 +347,50 @@ class AuditExportForm(forms.Form):
 AUDIT_PAGE = 100
 
 
+def _before_param(request: HttpRequest) -> tuple[int | None, str | None]:
+    """The paging cursor ``?before=<seq>``: entries older than that one; (None, message) when malformed."""
+    raw = request.GET.get("before", "").strip()
+    if not raw:
+        return None, None
+    if not raw.isdigit() or not 0 < int(raw) < 2**63:
+        return None, f"before must be an entry's seq (a positive whole number), not {raw[:40]!r}"
+    return int(raw), None
+
+
 @_portal
 def audit_page(request: HttpRequest, member: Membership) -> HttpResponse:
-    form = AuditFilterForm(request.GET or None)
+    """Newest first, AUDIT_PAGE at a time; "Older entries" is a plain link (``?before=<last seq>``) that
+    htmx (HX-Request) turns into "append the next page": it then gets only the rows."""
+    require(member, Action.VIEW_AUDIT)
+    query = request.GET.copy()
+    query.pop("before", None)
+    form = AuditFilterForm(query or None)
     export_form = AuditExportForm(prefix="export")
     filters: dict[str, Any] = {}
     status = 200
-    if form.is_bound:
-        if form.is_valid():
-            filters = form.cleaned_data
-        else:
-            status = 400
-    entries = list(audit_entries(member=member, **filters)[:AUDIT_PAGE])
-    return render(request, "frontend/compliance/audit.html",
-                  {"form": form, "export_form": export_form, "entries": entries, "limit": AUDIT_PAGE},
-                  status=status)
+    before, before_error = _before_param(request)
+    if form.is_bound and not form.is_valid():
+        status = 400
+    elif form.is_bound:
+        filters = form.cleaned_data
+    if before_error:
+        status = 400
+    entries = [] if status == 400 else list(audit_entries(member=member, before_seq=before, **filters)[:AUDIT_PAGE + 1])
+    more, entries = len(entries) > AUDIT_PAGE, entries[:AUDIT_PAGE]
+    next_query = ""
+    if more:
+        query["before"] = str(entries[-1].seq)
+        next_query = query.urlencode()
+    query.pop("before", None)
+    htmx = request.htmx  # type: ignore[attr-defined]
+    partial = bool(htmx) and not htmx.history_restore_request
+    response = render(request, "frontend/compliance/_audit_rows.html" if partial else "frontend/compliance/audit.html",
+                      {"form": form, "export_form": export_form, "entries": entries, "limit": AUDIT_PAGE,
+                       "before": before, "before_error": before_error, "next_query": next_query,
+                       "newest_query": query.urlencode(),
+                       "partial": partial}, status=status)
+    patch_vary_headers(response, ("HX-Request",))
+    return response
 
 
 def _verify_export(data: bytes) -> dict[str, Any]:

@@ -147,6 +147,7 @@ INSTALLED_APPS = [
     "guardian",
     "axes",
     "csp",
+    "django_htmx",  # request.htmx (HX-Request partials) and htmx itself as a static file (no CDN)
     "django_otp",
     "django_otp.plugins.otp_totp",  # optional TOTP second factor (login, /account/security/)
     "channels",
@@ -168,6 +169,7 @@ MIDDLEWARE = [
     "compliance.middleware.AuditIpMiddleware",  # the client IP of audit entries recorded by the request
     "tenants.middleware.TenantScopeMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",  # request.htmx: the wall filter and audit paging answer partials
     "frontend.twofactor.RequireSecondFactorMiddleware",  # owners/admins of a 2FA tenant set up TOTP first
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",

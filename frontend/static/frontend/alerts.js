@@ -21,10 +21,12 @@
 
   // --- alert wall ------------------------------------------------------------------------------
   const table = document.querySelector("[data-alert-wall]");
-  const body = table.tBodies[0];
-  const empty = body.querySelector("tr.empty");
+  // the list (<tbody id="wall-rows">) is swapped by the filter form (htmx): these follow it
+  let body = table.tBodies[0];
+  let empty = body.querySelector("tr.empty");
   const config = JSON.parse(document.getElementById("alert-wall-config").textContent);
-  const filters = config.filters || {};
+  let filters = config.filters || {};
+  const clearLink = document.querySelector("[data-wall-clear]");
   const canHandle = table.dataset.canHandle === "1";
   const liveBadge = document.querySelector("[data-testid=wall-live]");
   const statusLine = document.querySelector("[data-testid=wall-status]");
@@ -86,6 +88,23 @@
     const n = body.querySelectorAll('tr[data-status="open"]').length;
     openCount.textContent = `${n} open in this list`;
   };
+
+  // --- the filter form swapped the list in (htmx): read its filters, drop what was held back ----
+  document.addEventListener("htmx:afterSettle", () => {
+    if (table.tBodies[0] === body) return;
+    body = table.tBodies[0];
+    empty = body.querySelector("tr.empty");
+    const ds = body.dataset;
+    filters = { site: Number(ds.filterSite) || null, camera: Number(ds.filterCamera) || null, status: ds.filterStatus || null };
+    clearLink.hidden = !(filters.site || filters.camera || filters.status);
+    for (const group of held.values()) group.box.remove();  // the new list is fresh from the server
+    held.clear();
+    arrivals.length = 0;
+    if (!empty.querySelector("[role=alert]")) refreshEmpty();
+    else openCount.textContent = "0 open in this list";
+    const n = rows().length;
+    say(`${n} alert${n === 1 ? "" : "s"} shown.`);
+  });
 
   // --- bursts: more than burst_count new alerts within burst_window_s are held per camera ------
   const arrivals = [];
@@ -237,7 +256,7 @@
     const at = all.indexOf(selected());
     select(all[Math.max(0, Math.min(all.length - 1, at < 0 ? 0 : at + step))]);
   }
-  body.addEventListener("click", (event) => {
+  table.addEventListener("click", (event) => {
     const row = event.target.closest("tr[data-alert-id]");
     if (row && !event.target.closest("a")) select(row);
   });

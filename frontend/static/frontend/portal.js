@@ -69,3 +69,13 @@ function liveFeed(badge) {
 }
 
 document.querySelectorAll("[data-live-feed]").forEach(liveFeed);
+
+// htmx (from django-htmx's static files; configured by <meta name="htmx-config">) swaps partials
+// in: a partial whose first new element carries data-focus-after-swap gets the focus, so a
+// keyboard user who activated "Older entries" lands on the first row it loaded.
+document.addEventListener("htmx:afterSettle", () => {
+  const first = document.querySelector("[data-focus-after-swap]");
+  if (!first) return;
+  first.removeAttribute("data-focus-after-swap");
+  first.focus();
+});
