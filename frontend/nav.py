@@ -37,6 +37,18 @@ SECTIONS = (
     Section("Billing", "/billing/", frozenset({Role.OWNER})),
 )
 
+# Where a sign-in without ?next= lands: operators work the alert wall; the other roles start on home.
+LANDING = {Role.OPERATOR: "/alerts/"}
+
+
+def landing_path(request: HttpRequest) -> str:
+    """The signed-in user's landing page for the tenant the session will open (as the tenant middleware picks it)."""
+    from tenants.middleware import SESSION_TENANT_KEY
+    from tenants.selectors import membership_resolve
+
+    membership = membership_resolve(user=request.user, tenant_id=request.session.get(SESSION_TENANT_KEY))
+    return LANDING.get(membership.role, "/") if membership is not None else "/"
+
 
 def portal(request: HttpRequest) -> dict[str, Any]:
     user = getattr(request, "user", None)

@@ -24,6 +24,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from django_otp import login as otp_login
 
 from detection import kpis as kpi
+from frontend.nav import landing_path
 from tenants import selectors, services, twofactor
 from tenants.errors import InvalidInput, NotAllowed, VadError
 from tenants.models import Role
@@ -293,7 +294,7 @@ PENDING_TTL_S = 300
 @require_http_methods(["GET", "POST"])
 def login_page(request: HttpRequest) -> HttpResponse:
     nxt = request.POST.get("next", request.GET.get("next", ""))
-    target = nxt if _safe(request, nxt) else "/"
+    target = nxt if _safe(request, nxt) else ""  # "": the role's landing page (frontend.nav.landing_path)
     if request.method == "POST" and "otp_token" in request.POST:
         return _login_second_step(request, target)
     form = AuthenticationForm(request, data=request.POST if request.method == "POST" else None)
@@ -301,7 +302,7 @@ def login_page(request: HttpRequest) -> HttpResponse:
         user = form.get_user()
         if twofactor.totp_device(user=user) is None:
             login(request, user)
-            return redirect(target)
+            return redirect(target or landing_path(request))
         request.session[PENDING_KEY] = {"user_id": user.pk, "backend": user.backend, "at": time.time()}
         return render(request, "frontend/login.html", {"second_step": True, "next": nxt})
     # A wrong password re-renders the form with 200, as Django's LoginView does (axes counts it).
@@ -328,5 +329,5 @@ def _login_second_step(request: HttpRequest, target: str) -> HttpResponse:
     del request.session[PENDING_KEY]
     login(request, user, backend=pending["backend"])
     otp_login(request, device)
-    return redirect(target)
+    return redirect(target or landing_path(request))
 
