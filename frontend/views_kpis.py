@@ -294,7 +294,8 @@ PENDING_TTL_S = 300
 @require_http_methods(["GET", "POST"])
 def login_page(request: HttpRequest) -> HttpResponse:
     nxt = request.POST.get("next", request.GET.get("next", ""))
-    target = nxt if _safe(request, nxt) else ""  # "": the role's landing page (frontend.nav.landing_path)
+    # no next, or "/" (what opening the portal's address asks for): the role's landing page (frontend.nav)
+    target = nxt if _safe(request, nxt) and nxt != "/" else ""
     if request.method == "POST" and "otp_token" in request.POST:
         return _login_second_step(request, target)
     form = AuthenticationForm(request, data=request.POST if request.method == "POST" else None)

@@ -60,19 +60,19 @@ def test_demo_shows_live_alerts_from_the_simulated_agent(tmp_path, browser_page)
             page.fill("input[name=password]", "vadcloud-demo")
             page.click("button[type=submit]")
             try:
-                page.wait_for_url(f"{url}/", timeout=45_000)
+                page.wait_for_url(f"{url}/alerts/", timeout=45_000)  # the operator lands on the alert wall
                 break
             except Exception as err:  # noqa: BLE001 - say what the login page showed
                 if attempt:
-                    raise AssertionError(f"signing in as olga did not reach the home page: {page.url} "
+                    raise AssertionError(f"signing in as olga did not reach the alert wall: {page.url} "
                                          f"{page.inner_text('body')[:800]!r}") from err
         console: list[str] = []
         page.on("console", lambda msg: console.append(f"{msg.type}: {msg.text}"))
-        page.wait_for_selector("[data-testid=live-state]", timeout=20_000)
+        page.wait_for_selector("[data-testid=wall-live]", timeout=20_000)
         # polled from here, not with a string predicate in the page: the page's CSP forbids eval,
         # so an in-page predicate that is not true at once fails instead of waiting
         deadline = time.monotonic() + 20
-        while page.text_content("[data-testid=live-state]") != "live":
+        while page.text_content("[data-testid=wall-live]") != "live":
             if time.monotonic() > deadline:
                 raise AssertionError(f"the live feed did not connect: {page.url} {console} "
                                      f"{page.inner_text('body')[:500]!r}")
@@ -85,8 +85,8 @@ def test_demo_shows_live_alerts_from_the_simulated_agent(tmp_path, browser_page)
             ".find(r => !seeded.includes(r.dataset.alertId))?.innerText",
             arg=sorted(seeded), timeout=90_000,
         ).json_value()
-        assert "flow" in new_row and "\u2714" in new_row, new_row  # per-model scores with their votes
-        assert page.url.rstrip("/") == url  # still the same page: nothing reloaded
+        assert "flow" in new_row, new_row  # the models that voted, with their scores
+        assert page.url == f"{url}/alerts/"  # still the same page: nothing reloaded
     except AssertionError as err:
         raise AssertionError(f"{err}\n--- manage.py demo said:\n{stop(demo, log_path)[-4000:]}") from err
     finally:

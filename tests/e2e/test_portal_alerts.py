@@ -153,8 +153,7 @@ def test_operator_sees_a_live_alert_opens_it_and_dismisses_it_with_a_reason(clou
     page.fill("input[name=username]", "olga")
     page.fill("input[name=password]", "vadcloud-demo")
     page.click("button[type=submit]")
-    page.wait_for_url(f"{base}/", timeout=30_000)
-    page.goto(f"{base}/alerts/")
+    page.wait_for_url(f"{base}/alerts/", timeout=30_000)  # an operator lands on the alert wall
     try:
         page.wait_for_function("() => document.querySelector('[data-testid=wall-live]').textContent === 'live'",
                                timeout=15_000)

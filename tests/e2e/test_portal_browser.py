@@ -18,7 +18,9 @@ def test_demo_operator_logs_in_and_sees_sites_cameras_and_alerts(live_server, br
     page.fill("input[name=username]", "olga")
     page.fill("input[name=password]", "vadcloud-demo")
     page.click("button[type=submit]")
-    page.wait_for_selector("[data-testid=tenant-name]")
+    page.wait_for_selector("[data-testid=wall-table]")
+    assert page.url == f"{live_server.url}/alerts/"  # an operator lands on the alert wall
+    page.goto(f"{live_server.url}/")
     assert page.inner_text("[data-testid=tenant-name]") == "Acme Retail"
     body = page.inner_text("main")
     assert "Chicago Flagship" in body and "Berlin Mitte" in body

@@ -34,7 +34,7 @@ class Portal:
         self.page.fill("input[name=username]", username)
         self.page.fill("input[name=password]", "vadcloud-demo")
         self.page.click("button[type=submit]")
-        self.page.wait_for_selector("[data-testid=tenant-name]")
+        self.page.wait_for_selector("header .who")  # signed in (an operator lands on /alerts/, others on home)
 
     def check(self, name: str) -> None:
         """axe-core on the current page, no CSP report, and a screenshot at each width."""

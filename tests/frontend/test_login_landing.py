@@ -33,6 +33,15 @@ def test_a_safe_next_wins_over_the_landing_page_and_an_unsafe_one_does_not(acme)
     assert signed_in_to("olga", next="https://evil.example/") == "/alerts/"
 
 
+def test_opening_the_portals_address_signed_out_still_lands_an_operator_on_the_wall(acme):  # noqa: ANN001
+    client = Client()
+    to_login = client.get("/")
+    assert to_login.status_code == 302 and to_login["Location"] == "/login/?next=/"
+    response = client.post("/login/?next=/", {"username": "olga", "password": PASSWORD, "next": "/"})
+    assert response.status_code == 302 and response["Location"] == "/alerts/"
+    assert signed_in_to("alice", next="/") == "/"
+
+
 def test_an_operator_with_a_second_factor_lands_on_the_wall_after_the_code(acme):  # noqa: ANN001
     secret = set_up_totp(login(acme, "olga"))
     client = Client()
