@@ -251,3 +251,59 @@ def test_zone_editor_without_scene_image_shows_a_grid_and_the_request_answer(liv
         line = Zone.objects.get(camera=parking, kind="line")
     assert line.points == [[0.1, 0.9], [0.9, 0.85]] and line.name == "Line crossing 1"
     check_page(page, "zone-editor-no-image")
+
+
+def test_zone_editor_keyboard_moves_and_deletes_corners_and_zones(live_server, browser_page, demo):  # noqa: ANN001
+    page = browser_page
+    page.set_viewport_size({"width": 1280, "height": 900})
+    csp_errors: list[str] = []
+    page.on("console", lambda m: csp_errors.append(m.text) if "Content Security Policy" in m.text else None)
+    log_in(page, live_server.url, "alice")
+    camera = demo["camera"]
+    page.goto(f"{live_server.url}/cameras/{camera.id}/zones/")
+    page.wait_for_selector("#zone-list li")
+    door = page.locator("#zone-list li", has_text="Staff door")
+    points = lambda item: item.locator("[data-field=points]").input_value()  # noqa: E731
+    assert points(door) == "0.7000,0.2000 0.9500,0.2000 0.9500,0.6000 0.7000,0.6000"
+
+    # Tab from the zone's shape to its first corner; arrows move it, Shift makes the step bigger
+    page.focus(".zone-shape[aria-label^='Staff door']")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.getAttribute('aria-label')").startswith("Corner 1 of Staff door")
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("Shift+ArrowDown")
+    assert points(door) == "0.7100,0.2500 0.9500,0.2000 0.9500,0.6000 0.7000,0.6000"
+    assert page.locator("circle.zone-vertex.selected").count() == 1  # drawn as the selected corner
+    assert "corner 1 at 0.710, 0.250 moved" in page.inner_text("#zone-status")
+    check_page(page, "zone-editor-keyboard")
+
+    # Delete removes the selected corner while the zone keeps 3; then it says why it does not
+    page.keyboard.press("Delete")
+    assert points(door) == "0.9500,0.2000 0.9500,0.6000 0.7000,0.6000"
+    assert page.evaluate("document.activeElement.getAttribute('aria-label')").startswith("Corner 1 of Staff door")
+    page.keyboard.press("Delete")
+    assert points(door) == "0.9500,0.2000 0.9500,0.6000 0.7000,0.6000"
+    assert "needs at least 3 corners" in page.inner_text("#zone-status")
+    door.locator("[data-act=save]").click()
+    page.wait_for_function("() => document.getElementById('zone-status').textContent.includes('saved')")
+    with tenant_scope(demo["tenant"].id):
+        assert Zone.objects.get(camera=camera, name="Staff door").points == [[0.95, 0.2], [0.95, 0.6], [0.7, 0.6]]
+
+    # the whole zone: its shape takes the arrows too, kept inside the frame
+    window = page.locator("#zone-list li", has_text="Neighbour window")
+    page.focus(".zone-shape[aria-label^='Neighbour window']")
+    page.keyboard.press("ArrowLeft")  # already at the left edge: stays
+    assert points(window) == "0.0000,0.0000 0.2000,0.0000 0.2000,0.2500 0.0000,0.2500"
+    page.keyboard.press("Shift+ArrowRight")
+    assert points(window) == "0.0500,0.0000 0.2500,0.0000 0.2500,0.2500 0.0500,0.2500"
+    # Delete on the shape deletes the zone (after the confirm dialog, as its Delete button does)
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.keyboard.press("Delete")
+    page.wait_for_function("() => document.getElementById('zone-status').textContent.includes('deleted')")
+    assert page.locator("#zone-list li", has_text="Neighbour window").count() == 0
+    with tenant_scope(demo["tenant"].id):
+        assert not Zone.objects.filter(camera=camera, name="Neighbour window").exists()
+        assert Zone.objects.filter(camera=camera, name="Whole frame").exists()  # only that one went
+    assert page.evaluate("document.activeElement.classList.contains('zone-shape')")  # focus moved on to a zone
+    assert csp_errors == []

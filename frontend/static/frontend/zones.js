@@ -31,6 +31,9 @@
   let drawing = null; // {kind, points} while a new zone is being clicked in
   let drag = null; // {zone, vertex (index or null for the whole zone), start, original}
   let selected = null;
+  let selectedVertex = null; // index into selected.points, or null: the whole zone
+  const STEP = 0.005; // arrow keys move by 0.5% of the frame, with Shift by 5%
+  const BIG_STEP = 0.05;
 
   const round = (v) => Math.round(Math.min(1, Math.max(0, v)) * 10000) / 10000;
   const pointsText = (points) => points.map(([x, y]) => `${x.toFixed(4)},${y.toFixed(4)}`).join(" ");
@@ -66,11 +69,20 @@
     return el(tag, { points: coords, class: `zone-shape kind-${kind}`, ...attrs });
   }
 
+  const zoneName = (zone) => zone.name || kindLabel[zone.kind];
+
   function drawStage() {
+    // the stage is redrawn from the data: keep the keyboard focus on the same shape or corner
+    const focused = layer.contains(document.activeElement) ? document.activeElement.dataset : null;
+    const focusKey = focused ? `${focused.key}/${focused.vertex ?? ""}` : null;
     layer.replaceChildren();
     zones.forEach((zone) => {
       const group = el("g", { class: `zone-g${zone === selected ? " selected" : ""}`, "data-key": zone.key });
-      group.appendChild(shape(zone.points, zone.kind, { "data-key": zone.key }));
+      const editable = data.can_edit ? {
+        tabindex: 0, role: "button", "aria-roledescription": "zone",
+        "aria-label": `${zoneName(zone)}: arrow keys move it (Shift: bigger steps), Delete deletes it`,
+      } : {};
+      group.appendChild(shape(zone.points, zone.kind, { "data-key": zone.key, ...editable }));
       if (zone.points.length) {
         // the label sits at the zone's centre (the mean of its points)
         const x = zone.points.reduce((sum, p) => sum + p[0], 0) / zone.points.length;
@@ -81,8 +93,13 @@
       }
       if (data.can_edit) {
         zone.points.forEach(([x, y], i) => {
-          group.appendChild(el("circle", { cx: x * VW, cy: y * VH, r: 9, class: "zone-vertex",
-                                           "data-key": zone.key, "data-vertex": i }));
+          const chosen = zone === selected && selectedVertex === i;
+          group.appendChild(el("circle", {
+            cx: x * VW, cy: y * VH, r: 9, class: `zone-vertex${chosen ? " selected" : ""}`,
+            "data-key": zone.key, "data-vertex": i, tabindex: 0, role: "button", "aria-roledescription": "corner",
+            "aria-label": `Corner ${i + 1} of ${zoneName(zone)} at ${x.toFixed(3)}, ${y.toFixed(3)}: ` +
+              "arrow keys move it (Shift: bigger steps), Delete removes it",
+          }));
         });
       }
       layer.appendChild(group);
@@ -92,6 +109,19 @@
       drawing.points.forEach(([x, y]) => layer.appendChild(el("circle", { cx: x * VW, cy: y * VH, r: 7,
                                                                           class: "zone-vertex drawing" })));
     }
+    if (focusKey) {
+      const [key, vertex] = focusKey.split("/");
+      const again = layer.querySelector(vertex === "" ? `.zone-shape[data-key="${key}"]`
+        : `circle[data-key="${key}"][data-vertex="${vertex}"]`);
+      if (again) again.focus({ preventScroll: true });
+    }
+  }
+
+  function focusSelection() {
+    if (!selected) return;
+    const target = layer.querySelector(selectedVertex === null ? `.zone-shape[data-key="${selected.key}"]`
+      : `circle[data-key="${selected.key}"][data-vertex="${selectedVertex}"]`);
+    if (target) target.focus({ preventScroll: true });
   }
 
   function setErrors(zone, errors) {
@@ -150,7 +180,12 @@
       }
       drawStage();
     });
-    item.addEventListener("focusin", () => { selected = zone; drawStage(); });
+    item.addEventListener("focusin", () => {
+      if (selected === zone && selectedVertex === null) return;
+      selected = zone;
+      selectedVertex = null;
+      drawStage();
+    });
     item.querySelector("[data-act=save]").addEventListener("click", () => save(zone));
     item.querySelector("[data-act=delete]").addEventListener("click", () => remove(zone));
     return item;
@@ -205,7 +240,7 @@
       if (!result.ok) { setErrors(zone, result.payload); return; }
     }
     zones.splice(zones.indexOf(zone), 1);
-    if (selected === zone) selected = null;
+    if (selected === zone) { selected = null; selectedVertex = null; }
     renderList();
     drawStage();
     say(`“${zone.name || "new zone"}” deleted${zone.id ? "; the device gets the new config" : ""}.`);
@@ -288,10 +323,12 @@
     event.preventDefault();
     selected = zone;
     const vertex = target.dataset.vertex !== undefined ? Number(target.dataset.vertex) : null;
+    selectedVertex = vertex;
     drag = { zone, vertex, start: point, original: zone.points.map((p) => p.slice()) };
     stage.setPointerCapture(event.pointerId);
     zones.forEach((z) => z.item && z.item.classList.toggle("selected", z === selected));
     drawStage();
+    focusSelection(); // the arrow keys and Delete then act on what was clicked
   });
 
   stage.addEventListener("pointermove", (event) => {
@@ -321,6 +358,81 @@
   }
   stage.addEventListener("pointerup", endDrag);
   stage.addEventListener("pointercancel", endDrag);
+
+  // --- keyboard: Tab to a zone or a corner; arrows move it (Shift: bigger steps), Delete removes it ---
+  stage.addEventListener("focusin", (event) => {
+    const target = event.target;
+    const zone = zones.find((z) => z.key === Number(target.dataset && target.dataset.key));
+    if (!zone) return;
+    const vertex = target.dataset.vertex !== undefined ? Number(target.dataset.vertex) : null;
+    if (zone === selected && vertex === selectedVertex) return;
+    selected = zone;
+    selectedVertex = vertex;
+    zones.forEach((z) => z.item && z.item.classList.toggle("selected", z === selected));
+    drawStage();
+  });
+
+  function nudge(zone, dx, dy) {
+    if (selectedVertex !== null) {
+      const [x, y] = zone.points[selectedVertex];
+      zone.points[selectedVertex] = [round(x + dx), round(y + dy)];
+    } else {
+      // the whole zone, kept inside the frame (as a drag does)
+      const xs = zone.points.map((p) => p[0]);
+      const ys = zone.points.map((p) => p[1]);
+      const sx = Math.min(1 - Math.max(...xs), Math.max(-Math.min(...xs), dx));
+      const sy = Math.min(1 - Math.max(...ys), Math.max(-Math.min(...ys), dy));
+      zone.points = zone.points.map(([x, y]) => [round(x + sx), round(y + sy)]);
+    }
+    zone.dirty = true;
+    fill(zone);
+    drawStage();
+    const where = selectedVertex === null ? "" : ` corner ${selectedVertex + 1} at ${zone.points[selectedVertex].map((v) => v.toFixed(3)).join(", ")}`;
+    say(`“${zoneName(zone)}”${where} moved; press Save to keep it.`);
+  }
+
+  function removeVertex(zone) {
+    const least = zone.kind === "line" ? 2 : 3;
+    if (zone.points.length <= least) {
+      say(`A ${zone.kind === "line" ? "line needs 2 points" : "zone needs at least 3 corners"}: ` +
+          `to remove “${zoneName(zone)}”, select its shape and press Delete, or use its Delete button.`);
+      return;
+    }
+    zone.points.splice(selectedVertex, 1);
+    const gone = selectedVertex + 1;
+    selectedVertex = Math.min(selectedVertex, zone.points.length - 1);
+    zone.dirty = true;
+    fill(zone);
+    drawStage();
+    focusSelection();
+    say(`Corner ${gone} of “${zoneName(zone)}” removed; press Save to keep it.`);
+  }
+
+  const ARROWS = { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, -1], ArrowDown: [0, 1] };
+  stage.addEventListener("keydown", (event) => {
+    if (!data.can_edit || drawing || !selected || !layer.contains(event.target)) return;
+    if (event.ctrlKey || event.metaKey || event.altKey) return;
+    const zone = selected;
+    if (ARROWS[event.key]) {
+      event.preventDefault();
+      const step = event.shiftKey ? BIG_STEP : STEP;
+      nudge(zone, ARROWS[event.key][0] * step, ARROWS[event.key][1] * step);
+    } else if (event.key === "Delete" || event.key === "Backspace") {
+      event.preventDefault();
+      if (selectedVertex !== null) removeVertex(zone);
+      else {
+        remove(zone).then(() => {  // the focus goes on to the next zone, if there is one
+          const next = layer.querySelector(".zone-shape[tabindex]");
+          if (next && !zones.includes(zone)) next.focus({ preventScroll: true });
+        });
+      }
+    } else if (event.key === "Escape" && selectedVertex !== null) {
+      event.preventDefault();
+      selectedVertex = null;
+      drawStage();
+      focusSelection();
+    }
+  });
 
   // --- no scene image yet: ask the device for one ---
   const requestButton = document.getElementById("scene-request");
