@@ -6,22 +6,22 @@ Dataset layout: ``training/frames/<clip>/*.jpg|png`` (normal only), ``testing/fr
 and ``test_frame_labels.json`` (``{"clips": {"<clip>": "0011..."}}``, one character per frame in
 sorted file order, ``1`` = anomalous).
 
-What it does, all causal (each score uses that frame and earlier ones only, no per-video
-normalisation) and with fixed seeds:
+It measures what a customer gets: ``vad-edge train`` on the training clips with its defaults,
+then the shipped pipeline on every test clip. All causal (each score uses that frame and earlier
+ones only, no per-video normalisation), fixed seeds, test labels read only to score:
 
-1. splits the training clips into *fit* clips, *calibration* clips (held out of fitting by
-   ``vad-edge train``'s own rule) and *normal evaluation* clips (every 5th clip from the 3rd; never
-   seen by fitting or calibration; false alerts per hour are measured on them);
-2. fits the camera's default ensemble (flow, objects, autoencoder) into a model bundle with
-   ``edge_agent.training.fit.fit_bundle`` (training time reported);
-3. runs the real pipeline (preprocess -> models -> calibrate -> EMA -> k-of-n) over every test
-   clip single-threaded, timing each frame (JPEG decode excluded and, separately, included);
-4. reports, per model and for the ensemble - the fused score (weighted mean of calibrated scores)
-   and the k-of-n consensus gate (the score at which the weighted vote reaches k) separately -
-   micro AUC (headline), macro AUC (mean over clips holding both classes), AP, EER, for the EMA
-   window ``--smooth-s`` and for 0 s and 3 s as labelled extras; event metrics (share of ground
-   truth intervals caught, median detection delay, false alerts per hour on the normal evaluation
-   clips) at the operating threshold; speed per model and for the pipeline; per-clip plots.
+1. **train** = :func:`edge_agent.training.fit.fit_bundle` with validation
+   (:mod:`edge_agent.training.validate`): k-fold cross-validation over the training clips with
+   synthetic anomalies chooses smoothing, ensemble weights, k and threshold; then the models are
+   fitted on all training clips. The validation figures are printed next to the test figures.
+2. **test**: the bundle's pipeline (``build_pipeline``, the tuning applied: what ``vad-edge run``
+   builds) processes every test clip frame by frame, single-threaded and timed. Frame figures
+   (micro AUC - the headline -, macro AUC, AP, EER) are for the k-of-n level, per model, and the
+   fused mean; event figures (intervals caught, median delay, false events) come from the
+   pipeline's own event builder.
+3. **secondary** (labelled so, never the headline): the recorded model scores are replayed
+   through the same ``Pipeline.decide`` with the older defaults (3 s EMA, 2 of 3) and with each
+   smoothing candidate at the chosen weights, to show how validation's ranking carries to test.
 
 Writes ``OUT/results.json``, ``OUT/plots/<clip>.png``, ``OUT/scores.npz`` (per-frame calibrated scores) and
 ``OUT/bundle``; prints a table.
@@ -49,15 +49,25 @@ from edge_agent.config import CameraConfig
 from edge_agent.errors import EdgeError, SourceError
 from edge_agent.models.base import Frame
 from edge_agent.models.flow import COARSE_SCALES, PRESETS, clear_cache
-from edge_agent.pipeline.consensus import KofN
-from edge_agent.pipeline.pipeline import Pipeline, fuse
+from edge_agent.config import Smoothing
+from edge_agent.models.base import ModelScore
+from edge_agent.pipeline.pipeline import Member, Pipeline, fuse
 from edge_agent.pipeline.preprocess import Preprocess
-from edge_agent.pipeline.smoothing import Ema
 from edge_agent.pipeline.sources import IMAGE_SUFFIXES, RawFrame
+from edge_agent.training.fit import DEFAULT_FOLDS
+from edge_agent.training.validate import (
+    SMOOTHING_CANDIDATES,
+    Candidate,
+    Recorded,
+    Validation,
+    gate_levels,
+    record,
+    replay,
+    smoothing_label,
+)
 
 DEFAULT_DATASET = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "ucsd_ped2"
 LABELS_FILE = "test_frame_labels.json"
-EXTRA_WINDOWS = (0.0, 3.0)
 
 
 # ---------------------------------------------------------------- data
@@ -119,76 +129,78 @@ def attach_labels(root: Path, clips: Sequence[Clip]) -> None:
         clip.labels = np.array([c == "1" for c in text[: len(clip.frames)]], bool)
 
 
-def split_normal(clips: Sequence[Clip]) -> tuple[list[Clip], list[Clip]]:
-    """(clips for ``fit_bundle``, normal evaluation clips): every 5th clip from the 3rd, with 6+ clips."""
-    if len(clips) < 6:
-        return list(clips), []
-    held = set(range(2, len(clips), 5))
-    return [c for i, c in enumerate(clips) if i not in held], [c for i, c in enumerate(clips) if i in held]
-
-
 # ---------------------------------------------------------------- scoring
 @dataclass
 class ClipRun:
-    """Per-frame records of one clip through the pipeline."""
+    """One test clip through the shipped pipeline: model scores, the pipeline's own smoothed
+    scores, level and fused score, its event messages as an alert mask, per-frame latency."""
 
     name: str
     ts: np.ndarray
+    raw: list[dict[str, ModelScore]]
     calibrated: dict[str, np.ndarray]  # unsmoothed calibrated score per voting model
     latency_s: np.ndarray
     labels: np.ndarray | None
-    live_fused: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    smoothed: dict[str, np.ndarray] = field(default_factory=dict)
+    fused: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    alert: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
+    events: int = 0
 
 
 def run_clip(pipeline: Pipeline, clip: Clip) -> ClipRun:
     pipeline.reset()
     names = list(pipeline.weights)
     cals = {m.name: m.calibrator for m in pipeline.members if m.name in pipeline.weights}
-    values: dict[str, list[float]] = {n: [] for n in names}
-    latency, fused = [], []
-    for raw in clip.raw_frames():
+    raws, latency, fused, alert = [], [], [], []
+    smoothed: dict[str, list[float]] = {n: [] for n in names}
+    open_, events = False, 0
+    for raw_frame in clip.raw_frames():
         t0 = time.perf_counter()
-        pipeline.process_frame(raw)
+        msg = pipeline.process_frame(raw_frame)
         latency.append(time.perf_counter() - t0)
         snap = pipeline.last_snapshot
         assert snap is not None
+        raws.append(snap.raw)
         fused.append(snap.fused)
         for n in names:
-            cal = cals[n]
-            r = snap.raw[n].raw
-            values[n].append(cal(r) if cal is not None else float(r))
-    return ClipRun(clip.name, clip.ts, {n: np.nan_to_num(np.asarray(v)) for n, v in values.items()},
-                   np.asarray(latency), clip.labels, np.asarray(fused))
+            smoothed[n].append(snap.scores[n])
+        if msg is not None and msg.type == "event_open":
+            open_, events = True, events + 1
+        alert.append(open_)
+        if msg is not None and msg.type == "event_close":
+            open_ = False
+    end = pipeline.events.close(pipeline.last_ts)  # the source ended: as `vad-edge run` does
+    del end
+    calibrated = {n: np.nan_to_num(np.asarray([cals[n](r[n].raw) if cals[n] is not None else r[n].raw for r in raws]))
+                  for n in names}
+    return ClipRun(clip.name, clip.ts, raws, calibrated, np.asarray(latency), clip.labels,
+                   {n: np.asarray(v) for n, v in smoothed.items()}, np.asarray(fused), np.asarray(alert), events)
 
 
-def smooth(run: ClipRun, window_s: float) -> dict[str, np.ndarray]:
-    ema = Ema(window_s)
-    names = list(run.calibrated)
-    out: dict[str, list[float]] = {n: [] for n in names}
-    for i, t in enumerate(run.ts):
-        s = ema(float(t), {n: float(run.calibrated[n][i]) for n in names})
-        for n in names:
-            out[n].append(s[n])
-    return {n: np.asarray(v) for n, v in out.items()}
+def levels(run: ClipRun, weights: dict[str, float], k: float) -> np.ndarray:
+    names = [n for n, w in weights.items() if w > 0]
+    mat = np.stack([run.smoothed[n] for n in names], 1)
+    return gate_levels(mat, [weights[n] for n in names], k)
 
 
-def gate_score(scores: dict[str, np.ndarray], weights: dict[str, float], k: float) -> np.ndarray:
-    """Per frame, the highest threshold at which the weighted k-of-n vote passes."""
-    names = list(weights)
-    mat = np.stack([scores[n] for n in names], 1)
-    w = np.array([weights[n] for n in names])
-    order = np.argsort(-mat, axis=1, kind="stable")
-    cum = np.cumsum(w[order], axis=1)
-    first = np.argmax(cum >= k - 1e-9, axis=1)
-    reached = cum[np.arange(len(mat)), first] >= k - 1e-9
-    sorted_scores = np.take_along_axis(mat, order, axis=1)
-    return np.where(reached, sorted_scores[np.arange(len(mat)), first], -np.inf)
-
-
-def ensemble_scores(scores: dict[str, np.ndarray], weights: dict[str, float], k: float) -> dict[str, np.ndarray]:
-    n = len(next(iter(scores.values())))
-    fused = np.array([fuse({m: float(scores[m][i]) for m in weights}, weights) for i in range(n)])
-    return {"ensemble_fused": fused, "ensemble_gate": gate_score(scores, weights, k)}
+def replayed(camera: CameraConfig, every: Sequence[Member], runs: Sequence[ClipRun], smoothing: Smoothing,
+             weights: dict[str, float], k: float, threshold: float) -> list[ClipRun]:
+    """The recorded model scores of ``runs`` through ``Pipeline.decide`` with other settings."""
+    cam = camera.model_copy(update={"smoothing": smoothing,
+                                    "consensus": camera.consensus.model_copy(update={"k": k, "threshold": threshold})})
+    members = [Member(m.name, m.model, m.calibrator, weights.get(m.name, m.weight)) for m in every
+               if not (m.votes and weights.get(m.name, 1.0) <= 0)]
+    p = Pipeline(cam, members)
+    out = []
+    for r in runs:
+        rec = Recorded(0, r.name, "test", r.ts, r.raw, r.labels if r.labels is not None else np.zeros(len(r.ts), bool))
+        mat, alert = replay(cam, members, rec, p)
+        names = list(p.weights)
+        out.append(ClipRun(r.name, r.ts, r.raw, r.calibrated, r.latency_s, r.labels,
+                           {n: mat[:, i] for i, n in enumerate(names)},
+                           np.array([fuse({n: mat[j, i] for i, n in enumerate(names)}, p.weights) for j in range(len(mat))]),
+                           alert, len(M.intervals(alert))))
+    return out
 
 
 # ---------------------------------------------------------------- metrics
@@ -198,36 +210,6 @@ def frame_metrics(labels: Sequence[np.ndarray], scores: Sequence[np.ndarray]) ->
     macro, n = M.macro_auc(labels, [np.where(np.isfinite(x), x, s.min()) for x in scores])
     return {"micro_auc": M.roc_auc(y, s), "macro_auc": macro, "macro_auc_clips": n, "ap": M.average_precision(y, s),
             "eer": M.equal_error_rate(y, s)}
-
-
-def alerts_fused(fused: np.ndarray, ts: np.ndarray, camera: CameraConfig) -> np.ndarray:
-    gate = KofN(camera.consensus, {"fused": 1.0}, camera.timezone)
-    gate.k = 1.0
-    return np.array([gate(float(t), {"fused": float(v)}).is_open for t, v in zip(ts, fused, strict=True)])
-
-
-def alerts_gate(scores: dict[str, np.ndarray], ts: np.ndarray, camera: CameraConfig, weights: dict[str, float]
-                ) -> np.ndarray:
-    gate = KofN(camera.consensus, weights, camera.timezone)
-    return np.array([gate(float(t), {n: float(scores[n][i]) for n in weights}).is_open for i, t in enumerate(ts)])
-
-
-def event_metrics(test: Sequence[tuple[ClipRun, np.ndarray]], normal: Sequence[tuple[ClipRun, np.ndarray]]
-                  ) -> dict[str, Any]:
-    stats = M.merge_event_stats([M.event_stats(r.labels, a, r.ts) for r, a in test if r.labels is not None])
-    hours = sum(len(r.ts) * _dt(normal) for r, _ in normal) / 3600.0
-    false_normal = sum(len(M.intervals(a)) for _, a in normal)
-    return {"gt_intervals": stats.gt_events, "caught_share": stats.caught_share, "median_delay_s": stats.median_delay_s,
-            "test_alerts": stats.alerts, "test_false_alerts": stats.false_alerts,
-            "normal_eval_hours": hours if normal else None, "normal_eval_alerts": false_normal if normal else None,
-            "false_alerts_per_hour": (false_normal / hours) if normal and hours > 0 else None}
-
-
-def _dt(runs: Sequence[tuple[ClipRun, np.ndarray]]) -> float:
-    for r, _ in runs:
-        if len(r.ts) > 1:
-            return float(r.ts[1] - r.ts[0])
-    return 0.1
 
 
 # ---------------------------------------------------------------- speed
@@ -331,18 +313,21 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     p.add_argument("--dataset", type=Path, default=DEFAULT_DATASET, help="folder laid out like UCSD Ped2")
     p.add_argument("--out", type=Path, default=Path("bench-out"), help="results.json, plots/ and bundle/ go here")
     p.add_argument("--fps", type=float, default=10.0, help="frame rate of the image folders (Ped2: 10)")
-    p.add_argument("--smooth-s", type=float, default=0.3, help="EMA window in seconds for the headline figures")
-    p.add_argument("--weights", default="flow=1,objects=1,autoencoder=1", help="ensemble weights name=w,...")
-    p.add_argument("--k", type=float, default=None, help="weighted votes for the k-of-n gate (default: min(2, n))")
-    p.add_argument("--threshold", type=float, default=1.0, help="calibrated vote / alert threshold")
+    p.add_argument("--folds", type=int, default=DEFAULT_FOLDS, help="cross-validation folds over the training clips")
+    p.add_argument("--no-validate", action="store_true",
+                   help="secondary: skip validation; the config defaults (below) instead of chosen settings")
+    p.add_argument("--smooth-s", type=float, default=None, help="secondary: a plain EMA window instead of the chosen one")
+    p.add_argument("--weights", default=None, help="secondary: fixed ensemble weights name=w,... (models to fit)")
+    p.add_argument("--k", type=float, default=None, help="secondary: weighted votes for the k-of-n gate")
+    p.add_argument("--threshold", type=float, default=None, help="secondary: calibrated vote / alert threshold")
     p.add_argument("--train-clips", type=int, default=None, help="use only the first N training clips")
     p.add_argument("--test-clips", type=int, default=None, help="use only the first N test clips")
     p.add_argument("--max-frames", type=int, default=None, help="use only the first N frames of each clip")
     p.add_argument("--speed-frames", type=int, default=300, help="frames timed per model alone")
-    p.add_argument("--epochs", type=int, default=6, help="autoencoder training epochs")
-    p.add_argument("--coarse-preset", default="fast", choices=sorted(PRESETS),
-                   help="DIS preset of the motion front end's half-resolution pass (all three models)")
-    p.add_argument("--coarse-scale", type=int, default=0, choices=list(COARSE_SCALES),
+    p.add_argument("--epochs", type=int, default=None, help="autoencoder training epochs (default: the model's, 6)")
+    p.add_argument("--coarse-preset", default=None, choices=sorted(PRESETS),
+                   help="DIS preset of the motion front end's half-resolution pass (default: the model's)")
+    p.add_argument("--coarse-scale", type=int, default=None, choices=list(COARSE_SCALES),
                    help="finest DIS pyramid level of that pass (1: quarter-resolution coarse flow, faster)")
     p.add_argument("--no-plots", action="store_true")
     return p.parse_args(list(argv))
@@ -364,16 +349,29 @@ def parse_weights(text: str) -> dict[str, float]:
     return out
 
 
-def bench_camera(args: argparse.Namespace, weights: dict[str, float]) -> CameraConfig:
-    common = {"coarse_preset": args.coarse_preset, "coarse_scale": args.coarse_scale}
-    models = [{"type": n, "weight": w, "params": {**common, "epochs": args.epochs} if n == "autoencoder" else common}
-              for n, w in weights.items()]
-    consensus: dict[str, Any] = {"threshold": args.threshold}
-    if args.k is not None:
-        consensus["k"] = args.k
-    return CameraConfig.model_validate({"id": "bench", "source": str(args.dataset), "fps": args.fps, "scene": "outdoor",
-                                        "models": models, "smoothing": {"window_s": args.smooth_s},
-                                        "consensus": consensus})
+def secondary_options(args: argparse.Namespace) -> list[str]:
+    """The options that make this run something other than the shipped configuration."""
+    names = {"no_validate": "--no-validate", "smooth_s": "--smooth-s", "weights": "--weights", "k": "--k",
+             "threshold": "--threshold", "epochs": "--epochs", "coarse_preset": "--coarse-preset",
+             "coarse_scale": "--coarse-scale"}
+    return [flag for key, flag in names.items() if getattr(args, key) not in (None, False)]
+
+
+def bench_camera(args: argparse.Namespace) -> CameraConfig:
+    """What `vad-edge train --scene outdoor` builds, unless a secondary option says otherwise."""
+    data: dict[str, Any] = {"id": "bench", "source": str(args.dataset), "fps": args.fps, "scene": "outdoor"}
+    params: dict[str, Any] = {k: v for k, v in (("coarse_preset", args.coarse_preset), ("coarse_scale", args.coarse_scale))
+                              if v is not None}
+    if args.weights is not None or params or args.epochs is not None:
+        weights = parse_weights(args.weights or "flow=1,objects=1,autoencoder=1")
+        ae = {**params, **({"epochs": args.epochs} if args.epochs is not None else {})}
+        data["models"] = [{"type": n, "weight": w, "params": ae if n == "autoencoder" else params} for n, w in weights.items()]
+    if args.smooth_s is not None:
+        data["smoothing"] = {"window_s": args.smooth_s}
+    consensus = {k: v for k, v in (("k", args.k), ("threshold", args.threshold)) if v is not None}
+    if consensus:
+        data["consensus"] = consensus
+    return CameraConfig.model_validate(data)
 
 
 def to_frames(camera: CameraConfig, clips: Sequence[Clip]) -> list[list[Frame]]:
@@ -381,18 +379,26 @@ def to_frames(camera: CameraConfig, clips: Sequence[Clip]) -> list[list[Frame]]:
     return [[pre(r) for r in c.raw_frames()] for c in clips]
 
 
-def fit(camera: CameraConfig, clips: Sequence[Clip], out: Path) -> tuple[Path, float, dict[str, Any]]:
+def train(camera: CameraConfig, clips: Sequence[Clip], out: Path, args: argparse.Namespace
+          ) -> tuple[Path, float, dict[str, Any], Validation | None]:
+    """``vad-edge train``: validation (unless --no-validate), then the final fit, with a progress bar."""
     from tqdm import tqdm
 
     from edge_agent.training.fit import fit_bundle, total_work
+    from edge_agent.training.validate import tune_camera
 
     frames = to_frames(camera, clips)
+    validate = not args.no_validate
     t0 = time.perf_counter()
-    with tqdm(total=total_work(camera, frames), desc="fit", unit="frame", file=sys.stderr, mininterval=2.0) as bar:
-        bundle = fit_bundle(camera, frames, out / "bundle", progress=bar.update)
+    with tqdm(total=total_work(camera, frames, validate=validate, folds=args.folds), desc="train", unit="frame",
+              file=sys.stderr, mininterval=2.0) as bar:
+        validation = tune_camera(camera, frames, folds=args.folds, progress=bar.update,
+                                 names=[c.name for c in clips]) if validate else None
+        bundle = fit_bundle(camera, frames, out / "bundle", progress=bar.update, validate=False,
+                            tuning=validation.tuning if validation else None)
     seconds = time.perf_counter() - t0
     manifest = json.loads((bundle / "manifest.json").read_text(encoding="utf-8"))
-    return bundle, seconds, manifest.get("training", {})
+    return bundle, seconds, manifest.get("training", {}), validation
 
 
 def score_clips(pipeline: Pipeline, clips: Sequence[Clip], desc: str) -> list[ClipRun]:
@@ -406,88 +412,125 @@ def score_clips(pipeline: Pipeline, clips: Sequence[Clip], desc: str) -> list[Cl
     return runs
 
 
-def accuracy(runs: Sequence[ClipRun], weights: dict[str, float], k: float, window: float
-             ) -> tuple[dict[str, Any], list[dict[str, np.ndarray]]]:
-    per_clip = []
-    for r in runs:
-        s = smooth(r, window)
-        per_clip.append({**s, **ensemble_scores(s, weights, k)})
+def add_unrun_members(runs: Sequence[ClipRun], members: Sequence[Member], frames: Sequence[Sequence[Frame]]) -> None:
+    """Record the models the shipped pipeline leaves out, so secondary settings can be replayed."""
+    if not members:
+        return
+    for r, clip in zip(runs, frames, strict=True):
+        for have, extra in zip(r.raw, record(members, clip), strict=True):
+            have.update(extra)
+
+
+def test_figures(runs: Sequence[ClipRun], weights: dict[str, float], k: float,
+                 per_model: Sequence[ClipRun] | None = None) -> dict[str, Any]:
+    """Frame figures per model (from ``per_model`` when given: every fitted model at the same
+    smoothing), for the fused mean and the k-of-n level; event figures from the alert masks."""
     labels = [r.labels for r in runs if r.labels is not None]
-    keys = list(per_clip[0]) if per_clip else []
-    return {key: frame_metrics(labels, [pc[key] for pc in per_clip]) for key in keys}, per_clip
-
-
-def evaluate(camera: CameraConfig, pipeline: Pipeline, test_runs: list[ClipRun], normal_runs: list[ClipRun],
-             window: float) -> dict[str, Any]:
-    weights, k = pipeline.weights, pipeline.consensus.k
-    table, per_clip = accuracy(test_runs, weights, k, window)
-    normal_scores = [smooth(r, window) for r in normal_runs]
-    normal_fused = [ensemble_scores(s, weights, k)["ensemble_fused"] for s in normal_scores]
-    table["ensemble_fused"]["events"] = event_metrics(
-        [(r, alerts_fused(pc["ensemble_fused"], r.ts, camera)) for r, pc in zip(test_runs, per_clip, strict=True)],
-        [(r, alerts_fused(f, r.ts, camera)) for r, f in zip(normal_runs, normal_fused, strict=True)])
-    table["ensemble_gate"]["events"] = event_metrics(
-        [(r, alerts_gate(pc, r.ts, camera, weights)) for r, pc in zip(test_runs, per_clip, strict=True)],
-        [(r, alerts_gate(s, r.ts, camera, weights)) for r, s in zip(normal_runs, normal_scores, strict=True)])
-    return {"window_s": window, "metrics": table, "per_clip": per_clip}
+    models = per_model or runs
+    table: dict[str, Any] = {n: frame_metrics(labels, [r.smoothed[n] for r in models]) for n in models[0].smoothed}
+    table["ensemble_fused"] = frame_metrics(labels, [r.fused for r in runs])
+    table["ensemble_gate"] = frame_metrics(labels, [levels(r, weights, k) for r in runs])
+    stats = M.merge_event_stats([M.event_stats(r.labels, r.alert, r.ts) for r in runs if r.labels is not None])
+    table["ensemble_gate"]["events"] = {"gt_intervals": stats.gt_events, "caught": stats.caught,
+                                        "caught_share": stats.caught_share, "median_delay_s": stats.median_delay_s,
+                                        "max_delay_s": max(stats.delays_s, default=float("nan")),
+                                        "events": stats.alerts, "false_events": stats.false_alerts}
+    return table
 
 
 def run(args: argparse.Namespace, log: Callable[[str], None]) -> dict[str, Any]:
+    from edge_agent.models.bundle import load_bundle
     from edge_agent.pipeline.build import build_pipeline
 
     cv2.setNumThreads(1)
     started = time.perf_counter()
-    weights = parse_weights(args.weights)
-    camera = bench_camera(args, weights)
-    train = read_split(args.dataset, "training", args.fps, args.train_clips, args.max_frames)
+    camera = bench_camera(args)
+    secondary = secondary_options(args)
+    train_clips = read_split(args.dataset, "training", args.fps, args.train_clips, args.max_frames)
     test = read_split(args.dataset, "testing", args.fps, args.test_clips, args.max_frames)
-    attach_labels(args.dataset, test)
-    fit_clips, normal_clips = split_normal(train)
-    log(f"dataset {args.dataset}: {len(train)} training clips ({len(fit_clips)} for fit+calibration, "
-        f"{len(normal_clips)} normal evaluation), {len(test)} test clips")
+    log(f"dataset {args.dataset}: {len(train_clips)} training clips, {len(test)} test clips"
+        + (f"; SECONDARY run ({', '.join(secondary)}): not the shipped configuration" if secondary else ""))
     args.out.mkdir(parents=True, exist_ok=True)
-    bundle, train_s, training = fit(camera, fit_clips, args.out)
+    bundle, train_s, training, validation = train(camera, train_clips, args.out, args)
+    attach_labels(args.dataset, test)  # test labels are read only now, after every setting is fixed
     pipeline = build_pipeline(camera, bundle=bundle)
+    shipped = pipeline.camera
     test_runs = score_clips(pipeline, test, "test")
-    normal_runs = score_clips(pipeline, normal_clips, "normal-eval") if normal_clips else []
-    head = evaluate(camera, pipeline, test_runs, normal_runs, args.smooth_s)
-    extras = {f"{w:g}s": evaluate(camera, pipeline, test_runs, normal_runs, w)["metrics"]
-              for w in EXTRA_WINDOWS if w != args.smooth_s}
+    every = load_bundle(bundle).members
+    unrun = [m for m in every if m.votes and m.name not in pipeline.weights]
+    add_unrun_members(test_runs, unrun, to_frames(camera, test) if unrun else [])
+    all_names = [m.name for m in every if m.votes]
+    every_model = replayed(camera, every, test_runs, shipped.smoothing, {n: 1.0 for n in all_names}, 1.0,
+                           shipped.consensus.threshold)
+    head = test_figures(test_runs, pipeline.weights, pipeline.consensus.k, every_model)
+    # secondary: the same recorded scores through Pipeline.decide with other settings (never the headline)
+    old = replayed(camera, every, test_runs, Smoothing(window_s=3.0), {n: 1.0 for n in all_names}, 2.0, 1.0)
+    ema03 = replayed(camera, every, test_runs, Smoothing(window_s=0.3), {n: 1.0 for n in all_names}, 2.0, 1.0)
+    ranking = []
+    if validation is not None:
+        for sm in SMOOTHING_CANDIDATES:
+            c = next(c for c in validation.candidates if c.smoothing == sm and c.weights == pipeline_weights(pipeline, all_names)
+                     and c.k == pipeline.consensus.k)
+            rr = replayed(camera, every, test_runs, sm, c.weights, c.k, shipped.consensus.threshold)
+            ranking.append({"smoothing": smoothing_label(sm), "validation_auc": c.auc,
+                            "test_auc": test_figures(rr, c.weights, c.k)["ensemble_gate"]["micro_auc"]})
+    secondary_tables = {"old default (3 s EMA, 2 of 3, threshold 1)": test_figures(old, {n: 1.0 for n in all_names}, 2.0),
+                        "0.3 s EMA, 2 of 3, threshold 1": test_figures(ema03, {n: 1.0 for n in all_names}, 2.0)}
     speed_frames = to_frames(camera, test[:1])[0][: args.speed_frames]
     speed = {**speed_summary(test_runs, test), "model_fps": model_speed(pipeline, speed_frames),
              "threads": 1, "resolution": list(camera.resize), "peak_rss_mb": peak_memory_mb(),
              **measure_footprint(camera, bundle, args.dataset / "testing" / "frames" / test[0].name, args.speed_frames)}
-    save_scores(args.out / "scores.npz", test_runs, normal_runs)
+    save_scores(args.out / "scores.npz", test_runs)
     if not args.no_plots:
-        write_plots(args.out / "plots", camera, pipeline, test_runs, head["per_clip"])
-    return {"dataset": str(args.dataset), "window_s": args.smooth_s, "weights": weights, "k": pipeline.consensus.k,
-            "threshold": args.threshold, "metrics": head["metrics"], "extra_windows": extras,
-            "train": {"seconds": train_s, **training, "threads": "opencv 1, torch 2"},
-            "speed": speed, "clips": {"fit_and_calibration": [c.name for c in fit_clips],
-                                      "normal_eval": [c.name for c in normal_clips], "test": [c.name for c in test]},
+        write_plots(args.out / "plots", shipped, pipeline, test_runs)
+    return {"dataset": str(args.dataset), "secondary": secondary, "shipped": shipped_settings(pipeline),
+            "validation": validation.tuning.validation if validation else None,
+            "validation_top": [candidate_row(c) for c in sorted(validation.candidates, key=lambda c: c.key(), reverse=True)[:8]]
+            if validation else [],
+            "metrics": head, "secondary_tables": secondary_tables, "smoothing_ranking": ranking,
+            "train": {"seconds": train_s, **training, "validation_seconds": validation.seconds if validation else None,
+                      "threads": "opencv 1, torch 2"},
+            "speed": speed, "clips": {"training": [c.name for c in train_clips], "test": [c.name for c in test]},
             "bench_seconds": time.perf_counter() - started}
 
 
-def save_scores(path: Path, test_runs: Sequence[ClipRun], normal_runs: Sequence[ClipRun]) -> None:
-    """Unsmoothed calibrated per-frame scores (and labels) for offline analysis."""
+def pipeline_weights(pipeline: Pipeline, names: Sequence[str]) -> dict[str, float]:
+    return {n: pipeline.weights.get(n, 0.0) for n in names}
+
+
+def shipped_settings(pipeline: Pipeline) -> dict[str, Any]:
+    cam = pipeline.camera
+    return {"weights": dict(pipeline.weights), "k": pipeline.consensus.k, "threshold": cam.consensus.threshold,
+            "smoothing": smoothing_label(cam.smoothing), "hysteresis": cam.consensus.hysteresis,
+            "close_after_s": cam.consensus.close_after_s}
+
+
+def candidate_row(c: Candidate) -> dict[str, Any]:
+    return {"smoothing": smoothing_label(c.smoothing), "weights": c.weights, "k": c.k, "validation_auc": c.auc,
+            "auc_by_kind": c.auc_by_kind}
+
+
+def save_scores(path: Path, test_runs: Sequence[ClipRun]) -> None:
+    """Calibrated per-frame scores (unsmoothed and as shipped), labels and alerts, for offline analysis."""
     arrays: dict[str, np.ndarray] = {}
-    for kind, runs in (("test", test_runs), ("normal", normal_runs)):
-        for r in runs:
-            for name, v in r.calibrated.items():
-                arrays[f"{kind}/{r.name}/{name}"] = v
-            if r.labels is not None:
-                arrays[f"{kind}/{r.name}/labels"] = r.labels
-            arrays[f"{kind}/{r.name}/latency_s"] = r.latency_s
+    for r in test_runs:
+        for name, v in r.calibrated.items():
+            arrays[f"test/{r.name}/{name}"] = v
+        for name, v in r.smoothed.items():
+            arrays[f"test/{r.name}/{name}_smoothed"] = v
+        if r.labels is not None:
+            arrays[f"test/{r.name}/labels"] = r.labels
+        arrays[f"test/{r.name}/alert"] = r.alert
+        arrays[f"test/{r.name}/latency_s"] = r.latency_s
     with open(path, "wb") as fh:
         np.savez_compressed(fh, **arrays)
 
 
-def write_plots(folder: Path, camera: CameraConfig, pipeline: Pipeline, runs: Sequence[ClipRun],
-                per_clip: Sequence[dict[str, np.ndarray]]) -> None:
+def write_plots(folder: Path, camera: CameraConfig, pipeline: Pipeline, runs: Sequence[ClipRun]) -> None:
     folder.mkdir(parents=True, exist_ok=True)
-    for r, pc in zip(runs, per_clip, strict=True):
-        shown = {k: v for k, v in pc.items() if k != "ensemble_gate"}
-        plot_clip(folder / f"{r.name}.png", r, shown, camera.consensus.threshold, alerts_gate(pc, r.ts, camera, pipeline.weights))
+    for r in runs:
+        shown = {**r.smoothed, "ensemble_gate": levels(r, pipeline.weights, pipeline.consensus.k)}
+        plot_clip(folder / f"{r.name}.png", r, shown, camera.consensus.threshold, r.alert)
 
 
 # ---------------------------------------------------------------- report
@@ -497,21 +540,49 @@ def _fmt(x: Any, pct: bool = False) -> str:
     return f"{100 * x:.1f}" if pct else (f"{x:.2f}" if isinstance(x, float) else str(x))
 
 
+def _frame_rows(table: dict[str, Any]) -> list[str]:
+    return [f"  {name:<16}{_fmt(m['micro_auc'], True):>9}{_fmt(m['macro_auc'], True):>9}{_fmt(m['ap'], True):>7}"
+            f"{_fmt(m['eer'], True):>7}" for name, m in table.items()]
+
+
+def _events(e: dict[str, Any]) -> str:
+    return (f"caught {e['caught']} of {e['gt_intervals']} intervals, median delay {_fmt(e['median_delay_s'])} s "
+            f"(max {_fmt(e['max_delay_s'])} s), {e['events']} events, {e['false_events']} false")
+
+
 def format_table(res: dict[str, Any]) -> str:
-    lines = [f"accuracy (causal, EMA window {res['window_s']:g} s; AUC/AP/EER in %):",
-             f"{'score':<18}{'microAUC':>9}{'macroAUC':>9}{'AP':>7}{'EER':>7}"
-             + "".join(f"{'AUC@' + w:>10}" for w in res["extra_windows"])]
-    for name, m in res["metrics"].items():
-        extra = "".join(f"{_fmt(res['extra_windows'][w][name]['micro_auc'], True):>10}" for w in res["extra_windows"])
-        lines.append(f"{name:<18}{_fmt(m['micro_auc'], True):>9}{_fmt(m['macro_auc'], True):>9}{_fmt(m['ap'], True):>7}"
-                     f"{_fmt(m['eer'], True):>7}{extra}")
-    lines.append(f"events at threshold {res['threshold']:g} (k={res['k']:g} of {len(res['weights'])}):")
-    for name in ("ensemble_fused", "ensemble_gate"):
-        e = res["metrics"][name]["events"]
-        lines.append(f"  {name:<16} caught {e['caught_share'] * 100 if e['gt_intervals'] else float('nan'):.0f}% of "
-                     f"{e['gt_intervals']} GT intervals, median delay {_fmt(e['median_delay_s'])} s, "
-                     f"false alerts/h on normal clips {_fmt(e['false_alerts_per_hour'])} "
-                     f"({_fmt(e['normal_eval_alerts'])} in {_fmt(e['normal_eval_hours'] and e['normal_eval_hours'] * 3600)} s)")
+    sh = res["shipped"]
+    lines = []
+    if res["secondary"]:
+        lines.append(f"SECONDARY run ({', '.join(res['secondary'])}): these are not the shipped configuration's figures")
+    lines.append(f"shipped configuration (chosen by validation on training footage only): weights {sh['weights']}, "
+                 f"k {sh['k']:g}, threshold {sh['threshold']:g}, smoothing {sh['smoothing']}")
+    v = res["validation"]
+    if v:
+        e = v["events"]
+        lines.append(f"validation ({v['folds']}-fold over the training clips + synthetic anomalies):")
+        lines.append(f"  ensemble level micro AUC {_fmt(v['auc'], True)} (best single model "
+                     + ", ".join(f"{n} {_fmt(a, True)}" for n, a in v["best_single_auc"].items())
+                     + f"; old default 3 s EMA 2 of 3: {_fmt(v['old_default_auc'], True)}); by kind "
+                     + ", ".join(f"{k} {_fmt(a, True)}" for k, a in v["auc_by_kind"].items()))
+        lines.append(f"  events: caught {_fmt(e['synthetic_caught_share'] * 100 if e['synthetic_intervals'] else None)}% of "
+                     f"{e['synthetic_intervals']} synthetic anomalies, median delay {_fmt(e['synthetic_median_delay_s'])} s; "
+                     f"{e['normal_events']} false events in {e['normal_seconds'] / 60:.1f} min of cross-validated normal "
+                     f"footage ({_fmt(e['false_alerts_per_hour'])}/h; each fold at the threshold the other folds chose)")
+        lines.append("  top candidates by validation AUC: " + "; ".join(
+            f"{c['smoothing']} {c['weights']} k={c['k']:g}: {_fmt(c['validation_auc'], True)}" for c in res["validation_top"][:3]))
+    lines.append("test (causal frame AUC/AP/EER in %, shipped smoothing):")
+    lines.append(f"  {'score':<16}{'microAUC':>9}{'macroAUC':>9}{'AP':>7}{'EER':>7}")
+    lines += _frame_rows(res["metrics"])
+    lines.append("  shipped events (the pipeline's event builder): " + _events(res["metrics"]["ensemble_gate"]["events"]))
+    for name, table in res["secondary_tables"].items():
+        lines.append(f"secondary, {name}: gate micro AUC {_fmt(table['ensemble_gate']['micro_auc'], True)}, "
+                     + ", ".join(f"{n} {_fmt(table[n]['micro_auc'], True)}" for n in table if n not in ("ensemble_gate",))
+                     + "; " + _events(table["ensemble_gate"]["events"]))
+    if res["smoothing_ranking"]:
+        lines.append("smoothing candidates at the chosen weights (validation AUC -> test AUC):")
+        lines += [f"  {r['smoothing']:<44}{_fmt(r['validation_auc'], True):>6} -> {_fmt(r['test_auc'], True)}"
+                  for r in res["smoothing_ranking"]]
     s = res["speed"]
     lines.append(f"speed (1 thread, {s['resolution'][0]}x{s['resolution'][1]}): pipeline {s['pipeline_fps_excl_decode']:.0f} fps "
                  f"excl decode, {s['pipeline_fps_incl_decode']:.0f} fps incl decode; latency p50 {s['latency_ms_p50']:.1f} ms, "
@@ -520,7 +591,7 @@ def format_table(res: dict[str, Any]) -> str:
     lines.append(f"peak memory: agent process {_fmt(s.get('agent_peak_rss_mb'))} MB RSS "
                  f"(bundle + {s.get('agent_frames', 0)} frames "
                  f"read from disk, {_fmt(s.get('agent_fps_incl_decode'))} fps there); whole bench {s['peak_rss_mb']:.0f} MB; "
-                 f"train {res['train']['seconds']:.0f} s; "
+                 f"train {res['train']['seconds']:.0f} s (validation {_fmt(res['train']['validation_seconds'])} s); "
                  f"bench {res['bench_seconds']:.0f} s")
     return "\n".join(lines)
 

@@ -50,16 +50,24 @@ def _camera(args: argparse.Namespace, agent: AgentConfig, source: str | None) ->
 def cmd_train(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from edge_agent.models.bundle import load_bundle
     from edge_agent.training.fit import fit_bundle, read_clips, total_work
 
     agent = _agent(args)
     cam = _camera(args, agent, args.source[0] if args.source else None)
     sources = args.source or [cam.source]
     clips = read_clips(cam, sources)
-    with tqdm(total=total_work(cam, clips), unit="frame", desc=f"train {cam.id}", file=sys.stderr,
-              disable=args.quiet) as bar:
-        out = fit_bundle(cam, clips, args.out, policy=agent.policy, progress=bar.update)
-    print(json.dumps({"bundle": str(out), "camera": cam.id, "clips": len(clips), "frames": sum(map(len, clips))}))
+    validate = not args.no_validate
+    with tqdm(total=total_work(cam, clips, validate=validate, folds=args.folds), unit="frame", desc=f"train {cam.id}",
+              file=sys.stderr, disable=args.quiet) as bar:
+        out = fit_bundle(cam, clips, args.out, policy=agent.policy, progress=bar.update, validate=validate,
+                         folds=args.folds)
+    manifest = load_bundle(out).manifest
+    tuning = manifest.tuning or {}
+    chosen = {k: tuning[k] for k in ("weights", "k", "threshold", "smoothing") if k in tuning} or None
+    validation = tuning.get("validation") if tuning else manifest.training.get("validation", "off (--no-validate)")
+    print(json.dumps({"bundle": str(out), "camera": cam.id, "clips": len(clips), "frames": sum(map(len, clips)),
+                      "chosen": chosen, "validation": validation}))
     return 0
 
 
@@ -277,6 +285,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--source", action="append", help="normal footage (repeat for several clips)")
     t.add_argument("--out", type=Path, required=True, help="bundle directory or .tar.gz")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
+    t.add_argument("--folds", type=int, default=4,
+                   help="cross-validation folds that choose smoothing, weights, k and threshold (default 4)")
+    t.add_argument("--no-validate", action="store_true",
+                   help="skip validation: the config's smoothing and consensus defaults, every model at its weight")
 
     r = sub.add_parser("run", help="score a source; stream events to the cloud (enrolled) or print JSON lines")
     common(r)

@@ -200,7 +200,26 @@ class Zone(Strict):
 
 
 class Smoothing(Strict):
-    window_s: float = Field(default=3.0, ge=0.0)  # causal EMA time constant window; 0 = off
+    """Causal smoothing of calibrated scores (``edge_agent.pipeline.smoothing.Smoother``).
+
+    Without these set, ``vad-edge train`` chooses them per camera from its validation (the bundle's
+    ``tuning``); the defaults here apply to a bundle without one. ``window_s`` is the older plain
+    EMA: it sets ``attack_s`` and ``release_s`` both to the window.
+    """
+
+    median_s: float = Field(default=0.3, ge=0.0)  # median over the last this-many seconds (3 frames at 10 fps)
+    attack_s: float = Field(default=0.0, ge=0.0)  # EMA window while the score rises; 0 = follow at once
+    release_s: float = Field(default=1.0, ge=0.0)  # EMA window while it falls
+    window_s: float | None = Field(default=None, ge=0.0)  # plain EMA (attack = release = window); 0 = off
+
+    @model_validator(mode="after")
+    def _plain_ema(self) -> Smoothing:
+        if self.window_s is not None:
+            object.__setattr__(self, "attack_s", self.window_s)
+            object.__setattr__(self, "release_s", self.window_s)
+            if "median_s" not in self.model_fields_set:
+                object.__setattr__(self, "median_s", 0.0)
+        return self
 
 
 class Shift(Strict):

@@ -75,6 +75,8 @@ class Manifest(_Strict):
     policy_id: str = "default"
     models: list[ModelEntry]
     training: dict[str, JsonValue] = Field(default_factory=dict)
+    # what ``vad-edge train`` chose from the camera's own validation (edge_agent.pipeline.tuning.Tuning)
+    tuning: dict[str, JsonValue] | None = None
 
 
 def sha256_file(path: Path) -> str:
@@ -95,7 +97,8 @@ class Bundle:
 
 # ---------------------------------------------------------------- writing
 def write_bundle(out: Path, *, camera_id: str, scene: str, resize: tuple[int, int], color: bool,
-                 members: list[Member], policy_id: str = "default", training: dict[str, Any] | None = None) -> Path:
+                 members: list[Member], policy_id: str = "default", training: dict[str, Any] | None = None,
+                 tuning: dict[str, Any] | None = None) -> Path:
     """Save fitted members into ``out`` (a directory, or a ``.tar.gz`` when the name says so)."""
     tarball = out.name.endswith((".tar.gz", ".tgz"))
     with tempfile.TemporaryDirectory(prefix="vad-bundle-") as tmp:
@@ -104,7 +107,7 @@ def write_bundle(out: Path, *, camera_id: str, scene: str, resize: tuple[int, in
         entries = [_save_member(root, m) for m in members]
         manifest = Manifest(created=dt.datetime.now(UTC).isoformat(timespec="seconds"), camera_id=camera_id,
                             scene=scene, resize=resize, color=color, policy_id=policy_id, models=entries,
-                            training=training or {})
+                            training=training or {}, tuning=tuning)
         (root / MANIFEST).write_text(manifest.model_dump_json(indent=2), encoding="utf-8")
         out.parent.mkdir(parents=True, exist_ok=True)
         if tarball:

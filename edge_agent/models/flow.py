@@ -28,7 +28,8 @@ import math
 import threading
 import zlib
 from collections import OrderedDict, deque
-from collections.abc import Iterable, Sequence
+from contextlib import contextmanager
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -120,6 +121,24 @@ def frame_key(frame: Frame) -> tuple[int, float, int]:
 def clear_cache() -> None:
     with _CACHE_LOCK:
         _CACHE.clear()
+
+
+@contextmanager
+def motion_cache(size: int) -> Iterator[None]:
+    """Keep up to ``size`` front-end results while inside: training fits and calibrates each model
+    in turn over the same frames, so each frame's optical flow is then paid once, not once per
+    model. About 0.2 MB per 360x240 frame; the cache shrinks back on leaving."""
+    global _CACHE_SIZE
+    with _CACHE_LOCK:
+        before = _CACHE_SIZE
+        _CACHE_SIZE = max(before, size)
+    try:
+        yield
+    finally:
+        with _CACHE_LOCK:
+            _CACHE_SIZE = before
+            while len(_CACHE) > _CACHE_SIZE:
+                _CACHE.popitem(last=False)
 
 
 def _dis(preset: str = "fast", finest_scale: int = 0) -> cv2.DISOpticalFlow:

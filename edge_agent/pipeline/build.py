@@ -61,7 +61,12 @@ def build_pipeline(camera: CameraConfig, policy: Policy | None = None, bundle: B
     if bundle is not None and tuple(bundle.manifest.resize) != tuple(camera.resize):
         raise BundleError(f"bundle was fitted at resize {list(bundle.manifest.resize)} but camera {camera.id!r} "
                           f"has resize {list(camera.resize)}")
-    pipeline = Pipeline(camera, members_for(camera, policy, bundle), face_blur_for(camera, policy))
+    members = members_for(camera, policy, bundle)
+    if bundle is not None:
+        from edge_agent.pipeline.tuning import apply_tuning, parse_tuning  # late: tuning imports pipeline
+
+        camera, members = apply_tuning(camera, members, parse_tuning(bundle.manifest.tuning, str(bundle.root)))
+    pipeline = Pipeline(camera, members, face_blur_for(camera, policy))
     if warmup:
         pipeline.warmup()
     return pipeline

@@ -19,7 +19,7 @@ from edge_agent.pipeline.calibrate import Calibrator
 from edge_agent.pipeline.consensus import Decision, KofN
 from edge_agent.pipeline.events import EventBuilder, EventMessage, Snapshot
 from edge_agent.pipeline.preprocess import FaceBlur, Preprocess
-from edge_agent.pipeline.smoothing import Ema
+from edge_agent.pipeline.smoothing import Smoother
 from edge_agent.pipeline.sources import RawFrame, SourceItem
 from edge_agent.protocol import StreamStatus
 
@@ -93,7 +93,8 @@ class Pipeline:
         self.preprocess = Preprocess(camera, face_blur)
         self.score = ScoreModels(self.members)
         self.calibrate = Calibrate(self.members)
-        self.smooth = Ema(camera.smoothing.window_s)
+        sm = camera.smoothing
+        self.smooth = Smoother(sm.median_s, sm.attack_s, sm.release_s)
         self.consensus = KofN(camera.consensus, self.weights, camera.timezone)
         self.events = EventBuilder(camera.id, {m.name: m.model.type_key for m in self.members},
                                    self.weights, camera.zones, camera.resize)
@@ -122,14 +123,21 @@ class Pipeline:
             self.dropped_frames += raw_frame.index - self._last_index - 1
         self._last_index = raw_frame.index
         frame = self.preprocess(raw_frame)
-        raw = self.score(frame)
+        return self.decide(frame.index, frame.ts, self.score(frame), wall)
+
+    def decide(self, index: int, ts: float, raw: dict[str, ModelScore], wall: float | None = None) -> EventMessage | None:
+        """Everything after the models: calibrate -> smooth -> fuse -> consensus -> events.
+
+        ``vad-edge bench`` and the training-time validation replay recorded model scores through
+        this, so their figures come from the same code as a running camera's events."""
+        wall = time.time() if wall is None else wall
         calibrated = self.calibrate(raw)
         # only voting scores are smoothed; detectors and zone rules report their frame's value
-        scores = {**calibrated, **self.smooth(frame.ts, {n: calibrated[n] for n in self.weights})}
+        scores = {**calibrated, **self.smooth(ts, {n: calibrated[n] for n in self.weights})}
         fused = fuse(scores, self.weights)
-        snap = Snapshot(frame.index, frame.ts, raw, scores, fused, fired_rule(self.members, raw), wall)
-        decision = self.consensus(frame.ts, scores, forced=snap.rule is not None)
-        self.last_ts, self.last_snapshot, self.last_decision = frame.ts, snap, decision
+        snap = Snapshot(index, ts, raw, scores, fused, fired_rule(self.members, raw), wall)
+        decision = self.consensus(ts, scores, forced=snap.rule is not None)
+        self.last_ts, self.last_snapshot, self.last_decision = ts, snap, decision
         self.frames += 1
         msg = self.events(snap, decision)
         if msg is not None:

@@ -13,6 +13,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -20,12 +21,19 @@ from edge_agent.config import CameraConfig, Policy
 from edge_agent.errors import SourceError
 from edge_agent.models.base import Frame
 from edge_agent.models.bundle import write_bundle
+from edge_agent.models.flow import motion_cache
 from edge_agent.pipeline.build import fresh_members
 from edge_agent.pipeline.calibrate import Calibrator
 from edge_agent.pipeline.preprocess import Preprocess
 from edge_agent.pipeline.sources import IMAGE_SUFFIXES, RawFrame, open_source
 
 log = logging.getLogger(__name__)
+
+if TYPE_CHECKING:
+    from edge_agent.pipeline.pipeline import Member
+    from edge_agent.pipeline.tuning import Tuning
+
+DEFAULT_FOLDS = 4  # cross-validation folds of the training clips (validate.py)
 
 Progress = Callable[[int], None]
 
@@ -69,9 +77,9 @@ def split_holdout(clips: Sequence[Sequence[Frame]], share: float = 0.2) -> tuple
     return fit, held_out
 
 
-def fit_bundle(camera: CameraConfig, clips: Sequence[Sequence[Frame]], out: Path, *, policy: Policy | None = None,
-               progress: Progress | None = None) -> Path:
-    """Fit, calibrate and save every model of ``camera`` (policy-checked) into bundle ``out``."""
+def fit_members(camera: CameraConfig, clips: Sequence[Sequence[Frame]], *, policy: Policy | None = None,
+                progress: Progress | None = None) -> tuple[list[Member], dict[str, Any]]:
+    """Fit and calibrate every model of ``camera`` (policy-checked) on normal ``clips``."""
     members = fresh_members(camera, policy)
     fit_part, held = split_holdout(clips)
     if not held or not any(fit_part):
@@ -80,35 +88,75 @@ def fit_bundle(camera: CameraConfig, clips: Sequence[Sequence[Frame]], out: Path
                           "need at least 2 frames per clip (or 3 clips) to hold some out for calibration")
     started = time.perf_counter()
     timings: dict[str, float] = {}
-    for m in members:
-        t0 = time.perf_counter()
-        reported = [0]
-
-        def fit_progress(n: int, _seen: list[int] = reported) -> None:
-            _seen[0] += n
-            if progress:
-                progress(n)
-
-        m.model.fit(fit_part, progress=fit_progress)
-        if progress and (rest := sum(map(len, fit_part)) - reported[0]) > 0:
-            progress(rest)  # models that learn nothing (or report coarsely) still complete the bar
-        raw = []
-        for clip in held:
-            m.model.reset()
-            for frame in clip:
-                raw.append(m.model.score(frame).raw)
-                if progress:
-                    progress(1)
-        m.model.reset()
-        m.calibrator = Calibrator.fit(np.asarray(raw, np.float64)) if m.model.votes else None
-        timings[m.name] = round(time.perf_counter() - t0, 3)
-        log.info("model fitted", extra={"camera_id": camera.id, "model": m.name, "seconds": timings[m.name]})
+    with motion_cache(sum(map(len, clips)) + 16):
+        for m in members:
+            _fit_one(camera, m, fit_part, held, progress, timings)
     training = {"fit_frames": sum(map(len, fit_part)), "holdout_frames": sum(map(len, held)), "clips": len(clips),
                 "seconds": round(time.perf_counter() - started, 3), "model_seconds": timings}
+    return members, training
+
+
+def _fit_one(camera: CameraConfig, m: Member, fit_part: list[list[Frame]], held: list[list[Frame]],
+             progress: Progress | None, timings: dict[str, float]) -> None:
+    """Fit one model on ``fit_part`` and calibrate it on its raw scores over ``held``."""
+    t0 = time.perf_counter()
+    reported = [0]
+
+    def fit_progress(n: int, _seen: list[int] = reported) -> None:
+        _seen[0] += n
+        if progress:
+            progress(n)
+
+    m.model.fit(fit_part, progress=fit_progress)
+    if progress and (rest := sum(map(len, fit_part)) - reported[0]) > 0:
+        progress(rest)  # models that learn nothing (or report coarsely) still complete the bar
+    raw = []
+    for clip in held:
+        m.model.reset()
+        for frame in clip:
+            raw.append(m.model.score(frame).raw)
+            if progress:
+                progress(1)
+    m.model.reset()
+    m.calibrator = Calibrator.fit(np.asarray(raw, np.float64)) if m.model.votes else None
+    timings[m.name] = round(time.perf_counter() - t0, 3)
+    log.info("model fitted", extra={"camera_id": camera.id, "model": m.name, "seconds": timings[m.name]})
+
+
+def fit_bundle(camera: CameraConfig, clips: Sequence[Sequence[Frame]], out: Path, *, policy: Policy | None = None,
+               progress: Progress | None = None, validate: bool = True, folds: int = DEFAULT_FOLDS,
+               tuning: Tuning | None = None) -> Path:
+    """Fit, calibrate and save every model of ``camera`` into bundle ``out``.
+
+    With ``validate`` (the default, and what ``vad-edge train`` does) the camera's own footage
+    also chooses its smoothing, ensemble weights, k and threshold first
+    (:mod:`edge_agent.training.validate`: ``folds``-fold cross-validation with synthetic
+    anomalies); the choice and its validation figures go into the bundle's ``tuning``. A ``tuning``
+    passed in (from a validation already run) is stored as it is."""
+    skipped = None
+    if tuning is None and validate:
+        from edge_agent.training.validate import tune_camera
+
+        try:
+            tuning = tune_camera(camera, clips, policy=policy, folds=folds, progress=progress).tuning
+        except SourceError as err:  # too little footage to validate: the config's defaults, and say so
+            skipped = f"validation skipped: {err}"
+            log.warning(skipped, extra={"camera_id": camera.id})
+    members, training = fit_members(camera, clips, policy=policy, progress=progress)
+    if skipped:
+        training["validation"] = skipped
     return write_bundle(out, camera_id=camera.id, scene=camera.scene.value, resize=camera.resize, color=camera.color,
-                        members=members, policy_id=policy.policy_id if policy else "default", training=training)
+                        members=members, policy_id=policy.policy_id if policy else "default", training=training,
+                        tuning=tuning.model_dump(mode="json") if tuning is not None else None)
 
 
-def total_work(camera: CameraConfig, clips: Sequence[Sequence[Frame]]) -> int:
-    """Frames the progress bar will count: every model sees every frame once (fit or hold-out)."""
-    return len(camera.effective_models()) * sum(map(len, clips))
+def total_work(camera: CameraConfig, clips: Sequence[Sequence[Frame]], *, validate: bool = True,
+               folds: int = DEFAULT_FOLDS) -> int:
+    """Frames the progress bar will count: every model sees every frame once (fit or hold-out), and
+    with ``validate`` once more per fold plus the synthetic anomalies made from its held-out clips."""
+    once = len(camera.effective_models()) * sum(map(len, clips))
+    if not validate:
+        return once
+    from edge_agent.training.validate import validation_work
+
+    return once + validation_work(camera, clips, folds)

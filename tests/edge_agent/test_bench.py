@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 from edge_agent import metrics as M
-from edge_agent.bench import gate_score, main, parse_weights
+from edge_agent.bench import main, parse_weights
 from edge_agent.errors import EdgeError
+from edge_agent.training.validate import gate_levels
 
 PED2 = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "ucsd_ped2"
 
@@ -58,12 +59,11 @@ def test_event_stats_catch_delay_and_false_alerts() -> None:
     assert M.intervals(alert) == [(0, 0), (3, 5)]
 
 
-def test_gate_score_is_the_threshold_where_k_weighted_votes_agree() -> None:
-    scores = {"flow": np.array([3.0, 0.2]), "objects": np.array([0.5, 2.0]), "autoencoder": np.array([1.5, 0.1])}
-    equal = gate_score(scores, {"flow": 1, "objects": 1, "autoencoder": 1}, k=2)
-    assert equal.tolist() == [1.5, 0.2]  # the second-highest score
-    heavy = gate_score(scores, {"flow": 2, "objects": 1, "autoencoder": 1}, k=2)
-    assert heavy.tolist() == [3.0, 0.2]  # flow alone carries two votes
+def test_gate_level_is_the_threshold_where_k_weighted_votes_agree() -> None:
+    scores = np.array([[3.0, 0.5, 1.5], [0.2, 2.0, 0.1]])  # columns: flow, objects, autoencoder
+    assert gate_levels(scores, [1, 1, 1], k=2).tolist() == [1.5, 0.2]  # the second-highest score
+    assert gate_levels(scores, [2, 1, 1], k=2).tolist() == [3.0, 0.2]  # flow alone carries two votes
+    assert gate_levels(scores, [1, 1, 1], k=4).tolist() == [-np.inf, -np.inf]  # never enough votes
 
 
 def test_bad_weights_name_the_entry() -> None:

@@ -45,7 +45,7 @@ def test_default_model_set_per_scene_class(scene, expected):
 
 def test_defaults_are_three_second_ema_and_two_of_n():
     cam = CameraConfig(id="a", source="x")
-    assert cam.smoothing.window_s == 3.0 and cam.consensus.k is None and cam.resize == (360, 240)
+    assert cam.smoothing.window_s is None and cam.smoothing.median_s == 0.3 and cam.consensus.k is None and cam.resize == (360, 240)
 
 
 def test_mask_coordinates_are_normalised():

@@ -1,0 +1,188 @@
+"""Synthetic anomalies made from a camera's own normal footage, for validation at train time.
+
+Nothing here is a real anomaly; the point is to have labelled "this is not normal" frames on
+*this* camera without test labels, so that validation can compare smoothing, ensemble weights and
+k by how well they separate them from held-out normal frames. Each maker copies a held-out normal
+clip and, from 40% into the clip, changes it for a while in one of the ways the seeds list as
+typical anomalies:
+
+* ``fast``: 3 s of the footage play 3x faster (every third frame; at the clip's end it plays
+  back), so everything moves too fast - and, played back, against the flow;
+* ``paste``: a moving object cut out of another clip (a median-sized region that differs from
+  that clip's temporal median) crosses the frame once, rigidly, at 4x the camera's typical
+  object speed;
+* ``texture``: a patch of the scene that does not belong there (a crop of another clip,
+  rotated and mirrored), the size of a typical object, crosses once at walking speed.
+
+Labels mark the changed frames (and the next two: the models compare frames two apart).
+
+Frames are the preprocessed ones (:class:`Frame`): masks stay applied, since every change is
+redrawn only where ``valid`` is True. Fixed seeds: the same footage gives the same clips.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from edge_agent.models.base import Frame
+
+START_SHARE = 0.4  # the anomaly begins this far into the clip
+FAST_STRIDE = 3
+FAST_S = 3.0  # seconds of fast playback
+AFTERGLOW = 2  # frames after a change still labelled anomalous: the models compare frames 2 apart
+PASTE_SPEED = 4.0  # x the typical moving-object speed of the camera
+MIN_SPEED_PX = 1.0  # per frame, when the footage holds almost no motion
+
+
+@dataclass
+class Synthetic:
+    kind: str
+    source: str  # which held-out clip it was made from
+    frames: list[Frame]
+    labels: np.ndarray  # True from the anomaly's start
+
+
+@dataclass
+class Donor:
+    """A moving object cut out of normal footage: its pixels, mask and typical speed in px/frame."""
+
+    patch: np.ndarray  # h x w uint8
+    mask: np.ndarray  # h x w bool
+    speed: float
+
+
+def _with(frame: Frame, index: int, ts: float, gray: np.ndarray) -> Frame:
+    if frame.valid is not None:
+        gray = np.where(frame.valid, gray, 0).astype(np.uint8)
+    bgr = cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR) if frame.bgr is not None else None
+    return Frame(index=index, ts=ts, gray=gray, bgr=bgr, valid=frame.valid)
+
+
+def _labels(n: int, start: int) -> np.ndarray:
+    y = np.zeros(n, bool)
+    y[start:] = True
+    return y
+
+
+def fast(clip: Sequence[Frame]) -> Synthetic:
+    n = len(clip)
+    a = int(n * START_SHARE)
+    length = max(1, int(round(FAST_S / _dt(clip))))
+    order, pos, step = list(range(a)), a, FAST_STRIDE
+    for _ in range(length):
+        order.append(pos)
+        if not 0 <= pos + step < n:
+            step = -step  # play back at the clip's end
+        pos = max(0, min(n - 1, pos + step))
+    end = len(order)
+    while step > 0 and pos < n and len(order) < n:  # then on at normal speed, as long as the footage lasts
+        order.append(pos)
+        pos += 1
+    labels = np.zeros(len(order), bool)
+    labels[a:min(len(order), end + AFTERGLOW)] = True
+    out = [_with(clip[j], clip[i].index, clip[i].ts, clip[j].gray) for i, j in enumerate(order)]
+    return Synthetic("fast", "", out, labels)
+
+
+def _dt(clip: Sequence[Frame]) -> float:
+    return float(clip[1].ts - clip[0].ts) if len(clip) > 1 and clip[1].ts > clip[0].ts else 0.1
+
+
+def find_donor(clip: Sequence[Frame]) -> Donor | None:
+    """A typical moving region of ``clip`` against its temporal median, and the clip's typical speed."""
+    if len(clip) < 10:
+        return None
+    stack = np.stack([f.gray for f in clip[:: max(1, len(clip) // 25)]])
+    background = np.median(stack, axis=0).astype(np.uint8)
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))
+    found: list[tuple[int, np.ndarray, np.ndarray]] = []
+    centres: list[tuple[float, float]] = []
+    height, width = clip[0].shape
+    for f in clip[len(clip) // 4: 3 * len(clip) // 4: 2]:
+        fg = (cv2.absdiff(f.gray, background) > 25).astype(np.uint8)
+        fg = cv2.morphologyEx(cv2.morphologyEx(fg, cv2.MORPH_OPEN, kernel), cv2.MORPH_CLOSE, kernel)
+        n, lab, stats, cent = cv2.connectedComponentsWithStats(fg)
+        if n <= 1:
+            continue
+        i = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+        centres.append((float(cent[i][0]), float(cent[i][1])))
+        for j in range(1, n):
+            x, y, w, h, area = (int(v) for v in stats[j])
+            if area >= 30 and 4 <= h <= height // 4 and 2 <= w <= width // 6:
+                found.append((area, f.gray[y:y + h, x:x + w].copy(), lab[y:y + h, x:x + w] == j))
+    if not found:
+        return None
+    found.sort(key=lambda t: t[0])
+    best = found[len(found) // 2]  # a typical object: the median-sized moving region (groups merge into big ones)
+    steps = [np.hypot(b[0] - a[0], b[1] - a[1]) / 2.0 for a, b in zip(centres, centres[1:])]
+    steps = [s for s in steps if s < 20]  # a jump to another object is not a speed
+    speed = float(np.median(steps)) if steps else MIN_SPEED_PX
+    return Donor(best[1], best[2], max(MIN_SPEED_PX, speed))
+
+
+def _moving(clip: Sequence[Frame], kind: str, patch: np.ndarray, mask: np.ndarray, speed: float,
+            rng: np.random.Generator) -> Synthetic:
+    """``patch`` crosses the frame once, from ``start`` on, at ``speed`` px per frame; the frames it
+    is visible in (plus the afterglow) are the anomalous ones."""
+    n = len(clip)
+    a = int(n * START_SHARE)
+    height, width = clip[0].shape
+    ph, pw = patch.shape
+    row = int(rng.uniform(0.3, 0.9) * (height - ph)) if height > ph else 0
+    left_to_right = bool(rng.integers(2))
+    out = list(clip[:a])
+    labels = np.zeros(n, bool)
+    last = -1
+    for i in range(a, n):
+        x = int((i - a) * speed) - pw
+        x = x if left_to_right else width - pw - x
+        img = clip[i].gray.copy()
+        x0, x1 = max(0, x), min(width, x + pw)
+        if x1 > x0:
+            sub = slice(x0 - x, x1 - x)
+            region = img[row:row + ph, x0:x1]
+            region[mask[:, sub]] = patch[:, sub][mask[:, sub]]
+            labels[i] = True
+            last = i
+        out.append(_with(clip[i], clip[i].index, clip[i].ts, img))
+    if last >= 0:
+        labels[last:min(n, last + AFTERGLOW + 1)] = True
+    return Synthetic(kind, "", out, labels)
+
+
+def paste(clip: Sequence[Frame], donor: Donor, rng: np.random.Generator) -> Synthetic:
+    return _moving(clip, "paste", donor.patch, donor.mask, PASTE_SPEED * donor.speed, rng)
+
+
+def texture(clip: Sequence[Frame], other: Sequence[Frame], donor: Donor, rng: np.random.Generator) -> Synthetic:
+    h, w = donor.patch.shape
+    side = int(max(8, min(max(h, w), min(other[0].shape) // 3)))
+    src = other[len(other) // 2].gray
+    y = int(rng.integers(0, max(1, src.shape[0] - side)))
+    x = int(rng.integers(0, max(1, src.shape[1] - side)))
+    patch = np.ascontiguousarray(np.fliplr(np.rot90(src[y:y + side, x:x + side])))
+    return _moving(clip, "texture", patch, np.ones(patch.shape, bool), donor.speed, rng)
+
+
+Maker = Callable[[Sequence[Frame]], Synthetic]
+
+
+def synthesize(held: Sequence[Frame], others: Sequence[Sequence[Frame]], seed: int, name: str = "") -> list[Synthetic]:
+    """The synthetic anomalies made from one held-out clip (donors come from ``others``, never from it)."""
+    rng = np.random.default_rng(seed)
+    out = [fast(held)]
+    donors = [d for d in (find_donor(o) for o in others) if d is not None]
+    if donors:
+        donor = donors[int(rng.integers(len(donors)))]
+        out.append(paste(held, donor, rng))
+        out.append(texture(held, others[int(rng.integers(len(others)))], donor, rng))
+    for s in out:
+        s.source = name
+    return out
+
+
+KINDS = ("fast", "paste", "texture")

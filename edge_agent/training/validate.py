@@ -1,0 +1,356 @@
+"""Choose a camera's smoothing, ensemble weights, k and threshold from its own normal footage.
+
+No test labels exist on a customer's camera, so ``vad-edge train`` validates on what it has:
+
+1. **Cross-validated normal footage.** The training clips are dealt into ``folds`` folds
+   (clip ``i`` into fold ``i % folds``); for each fold the models are fitted and calibrated on
+   the other folds' clips (:func:`~edge_agent.training.fit.fit_members`, the same code as the
+   final fit) and score the fold's clips, so every training clip is scored by models that never
+   saw it: minutes of normal footage instead of a few held-out clips.
+2. **Synthetic anomalies** (:mod:`edge_agent.training.synthetic`) made from each held-out clip,
+   with objects from the other clips, scored by the same fold's models.
+3. Each fold's model scores are recorded once and replayed through :meth:`Pipeline.decide`
+   (calibrate -> smooth -> k-of-n -> events: the code a running camera uses) for every candidate
+   smoothing; the k-of-n *level* (:func:`gate_levels`: the highest threshold at which the weighted
+   vote reaches k) is the ensemble's frame score.
+
+Rules (stated, not tuned on any test set):
+
+* **Smoothing, weights and k**: the candidate with the highest micro AUC of the level over all
+  validation frames (normal and synthetic); ties (within 0.0005) go to fewer models, then
+  less lag (attack + half the median window), then the larger k. Single models are candidates
+  (weight on one model, k = 1), so on validation the ensemble is never below its best member.
+* **Threshold**: the lowest value of ``THRESHOLDS`` above the highest level any cross-validated
+  normal frame reached (so that footage would have raised no event). The false-alert figure is
+  honest: each fold's normal clips are judged at the threshold the *other* folds' footage chose.
+* Hysteresis, ``close_after_s`` and the calibration percentile keep their config defaults.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from edge_agent import metrics as M
+from edge_agent.config import CameraConfig, Policy, Smoothing
+from edge_agent.errors import SourceError
+from edge_agent.models.base import Frame, ModelScore
+from edge_agent.pipeline.pipeline import Member, Pipeline, ScoreModels
+from edge_agent.pipeline.tuning import Tuning
+from edge_agent.training.synthetic import synthesize
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[int], None]
+
+SMOOTHING_CANDIDATES: tuple[Smoothing, ...] = (
+    *(Smoothing(median_s=m, attack_s=a, release_s=r) for m in (0.0, 0.3, 0.5) for a in (0.0, 0.3) for r in (0.3, 1.0, 3.0)),
+    Smoothing(window_s=0.3), Smoothing(window_s=1.0), Smoothing(window_s=3.0),
+)
+WEIGHT_LEVELS = (0.0, 1.0, 2.0)
+K_CANDIDATES = (1.0, 2.0)
+THRESHOLDS = tuple(round(1.0 + 0.1 * i, 1) for i in range(41))  # 1.0 .. 5.0
+TIE = 5e-4
+MIN_PIECE = 40  # frames: the shortest piece a long clip is cut into for validation
+
+
+@dataclass
+class Recorded:
+    """One validation clip's model scores, recorded once and replayed for every candidate."""
+
+    fold: int
+    name: str
+    kind: str  # "normal" or a synthetic kind
+    ts: np.ndarray
+    raw: list[dict[str, ModelScore]]
+    labels: np.ndarray
+
+
+@dataclass
+class Fold:
+    members: list[Member]
+    clips: list[Recorded] = field(default_factory=list)
+
+
+@dataclass
+class Candidate:
+    smoothing: Smoothing
+    weights: dict[str, float]
+    k: float
+    auc: float
+    auc_by_kind: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def models(self) -> int:
+        return sum(1 for w in self.weights.values() if w > 0)
+
+    @property
+    def lag_s(self) -> float:
+        return self.smoothing.attack_s + self.smoothing.median_s / 2.0
+
+    def key(self) -> tuple[float, int, float, float]:
+        return (math.floor(self.auc / TIE), -self.models, -self.lag_s, self.k)
+
+
+@dataclass
+class Validation:
+    tuning: Tuning
+    folds: list[Fold]
+    candidates: list[Candidate]
+    seconds: float
+
+
+def smoothing_label(s: Smoothing) -> str:
+    if s.window_s is not None:
+        return f"EMA {s.window_s:g} s"
+    return f"median {s.median_s:g} s, attack {s.attack_s:g} s, release {s.release_s:g} s"
+
+
+# ---------------------------------------------------------------- the k-of-n level
+def gate_levels(scores: np.ndarray, weights: Sequence[float], k: float) -> np.ndarray:
+    """Per row of ``scores`` (frames x models), the highest threshold at which the weighted vote
+    reaches ``k`` (-inf where it never does): exactly when :class:`KofN` at that threshold opens."""
+    w = np.asarray(weights, np.float64)
+    order = np.argsort(-scores, axis=1, kind="stable")
+    cum = np.cumsum(w[order], axis=1)
+    ok = cum >= k - 1e-9
+    first = np.argmax(ok, axis=1)
+    rows = np.arange(len(scores))
+    reached = ok[rows, first]
+    return np.where(reached, np.take_along_axis(scores, order, axis=1)[rows, first], -np.inf)
+
+
+def _auc(labels: np.ndarray, level: np.ndarray) -> float:
+    finite = np.isfinite(level)
+    floor = level[finite].min() - 1.0 if finite.any() else 0.0
+    return M.roc_auc(labels, np.where(finite, level, floor))
+
+
+# ---------------------------------------------------------------- recording and replay
+def record(members: Sequence[Member], frames: Sequence[Frame]) -> list[dict[str, ModelScore]]:
+    score = ScoreModels(members)
+    score.reset()
+    out = [score(f) for f in frames]
+    score.reset()
+    return out
+
+
+def replay(camera: CameraConfig, members: Sequence[Member], clip: Recorded, pipeline: Pipeline | None = None
+           ) -> tuple[np.ndarray, np.ndarray]:
+    """(smoothed scores, frames x voting models; alert mask from the event builder's open/close)."""
+    p = pipeline or Pipeline(camera, members)
+    p.reset()
+    names = list(p.weights)
+    running = [m.name for m in p.members]
+    rows, alert, open_ = [], [], False
+    for i, (t, recorded) in enumerate(zip(clip.ts, clip.raw, strict=True)):
+        raw = {n: recorded[n] for n in running}  # the recording may hold models this pipeline leaves out
+        msg = p.decide(i, float(t), raw, wall=float(t))
+        if msg is not None and msg.type == "event_open":
+            open_ = True
+        alert.append(open_)
+        if msg is not None and msg.type == "event_close":
+            open_ = False
+        snap = p.last_snapshot
+        assert snap is not None
+        rows.append([snap.scores[n] for n in names])
+    return np.asarray(rows, np.float64).reshape(len(rows), len(names)), np.asarray(alert, bool)
+
+
+def _folds(n: int, folds: int) -> list[list[int]]:
+    return [[i for i in range(n) if i % folds == f] for f in range(folds)]
+
+
+def validation_work(camera: CameraConfig, clips: Sequence[Sequence[Frame]], folds: int) -> int:
+    """Frames the progress bar counts for validation: fitting per fold, then 4 scorings per held clip."""
+    models = len(camera.effective_models())
+    frames = sum(map(len, clips))
+    return models * frames * (folds - 1) + 4 * frames  # fits on the others' clips; held clip + 3 synthetic
+
+
+def validation_clips(clips: Sequence[Sequence[Frame]], folds: int, names: Sequence[str] | None = None
+                     ) -> tuple[list[list[Frame]], list[str]]:
+    """``clips`` as they are when there are at least ``folds``; otherwise each clip cut into equal
+    pieces of at least ``MIN_PIECE`` frames, so that there are (one long recording is the usual case)."""
+    names = list(names) if names is not None else [f"clip{i + 1}" for i in range(len(clips))]
+    if folds < 2:
+        raise SourceError(f"validation needs at least 2 folds, got {folds}")
+    if len(clips) >= folds:
+        return [list(c) for c in clips], names
+    per = math.ceil(folds / max(1, len(clips)))
+    out, labels = [], []
+    for clip, name in zip(clips, names, strict=True):
+        if len(clip) < per * MIN_PIECE:
+            continue
+        size = len(clip) // per
+        for j in range(per):
+            out.append(list(clip[j * size:(j + 1) * size if j < per - 1 else len(clip)]))
+            labels.append(f"{name}#{j + 1}")
+    if len(out) < folds:
+        total = sum(map(len, clips))
+        raise SourceError(f"{total} normal frames in {len(clips)} clips are too few to validate with {folds} folds "
+                          f"(need {folds} clips, or {folds * MIN_PIECE}+ frames in one)")
+    return out, labels
+
+
+def cross_validate(camera: CameraConfig, clips: Sequence[Sequence[Frame]], *, policy: Policy | None = None,
+                   folds: int = 4, progress: Progress | None = None, names: Sequence[str] | None = None) -> list[Fold]:
+    from edge_agent.training.fit import fit_members
+
+    clips, names = validation_clips(clips, folds, names)
+    out = []
+    for f, held in enumerate(_folds(len(clips), folds)):
+        others = [c for i, c in enumerate(clips) if i not in held]
+        members, _ = fit_members(camera, others, policy=policy, progress=progress)
+        fold = Fold(members)
+        for i in held:
+            clip = clips[i]
+            ts = np.array([fr.ts for fr in clip])
+            fold.clips.append(Recorded(f, names[i], "normal", ts, record(members, clip), np.zeros(len(clip), bool)))
+            if progress:
+                progress(len(clip))
+            for syn in synthesize(clip, others, seed=1000 + i, name=names[i]):
+                fold.clips.append(Recorded(f, names[i], syn.kind, np.array([fr.ts for fr in syn.frames]),
+                                           record(members, syn.frames), syn.labels))
+                if progress:
+                    progress(len(clip))
+        out.append(fold)
+        log.info("validation fold scored", extra={"camera_id": camera.id, "fold": f, "clips": len(held)})
+    return out
+
+
+# ---------------------------------------------------------------- choosing
+def _weight_grid(names: Sequence[str]) -> list[tuple[dict[str, float], float]]:
+    seen, out = set(), []
+    for ws in itertools.product(WEIGHT_LEVELS, repeat=len(names)):
+        if not any(ws):
+            continue
+        for k in K_CANDIDATES:
+            if sum(ws) < k:
+                continue
+            key = tuple(round(w / k, 6) for w in ws)
+            if key in seen:
+                continue
+            seen.add(key)
+            out.append(({n: w for n, w in zip(names, ws, strict=True)}, k))
+    return out
+
+
+def _smoothed(camera: CameraConfig, folds: Sequence[Fold], smoothing: Smoothing
+              ) -> tuple[list[Recorded], list[np.ndarray]]:
+    cam = camera.model_copy(update={"smoothing": smoothing})
+    clips, mats = [], []
+    for fold in folds:
+        pipeline = Pipeline(cam, fold.members)
+        for rec in fold.clips:
+            clips.append(rec)
+            mats.append(replay(cam, fold.members, rec, pipeline)[0])
+    return clips, mats
+
+
+def evaluate_candidates(camera: CameraConfig, folds: Sequence[Fold]) -> list[Candidate]:
+    names = [m.name for m in folds[0].members if m.votes]
+    grid = _weight_grid(names)
+    out = []
+    for smoothing in SMOOTHING_CANDIDATES:
+        clips, mats = _smoothed(camera, folds, smoothing)
+        labels = np.concatenate([c.labels for c in clips])
+        kinds = np.concatenate([[c.kind] * len(c.labels) for c in clips])
+        mat = np.concatenate(mats)
+        for weights, k in grid:
+            cols = [i for i, n in enumerate(names) if weights[n] > 0]
+            level = gate_levels(mat[:, cols], [weights[names[i]] for i in cols], k)
+            by_kind = {kind: _auc(labels[(kinds == kind) | (kinds == "normal")], level[(kinds == kind) | (kinds == "normal")])
+                       for kind in sorted(set(kinds) - {"normal"})}
+            out.append(Candidate(smoothing, weights, k, _auc(labels, level), by_kind))
+    return out
+
+
+def normal_levels(camera: CameraConfig, folds: Sequence[Fold], c: Candidate) -> dict[int, list[np.ndarray]]:
+    cam = camera.model_copy(update={"smoothing": c.smoothing})
+    names = [m.name for m in folds[0].members if m.votes]
+    cols = [i for i, n in enumerate(names) if c.weights[n] > 0]
+    out: dict[int, list[np.ndarray]] = {}
+    for f, fold in enumerate(folds):
+        pipeline = Pipeline(cam, fold.members)
+        for rec in fold.clips:
+            if rec.kind == "normal":
+                mat = replay(cam, fold.members, rec, pipeline)[0]
+                out.setdefault(f, []).append(gate_levels(mat[:, cols], [c.weights[names[i]] for i in cols], c.k))
+    return out
+
+
+def threshold_rule(levels: Sequence[np.ndarray]) -> float:
+    """The lowest of ``THRESHOLDS`` above every level of this normal footage (the last one if none is)."""
+    top = max((float(np.max(x[np.isfinite(x)])) for x in levels if np.isfinite(x).any()), default=-math.inf)
+    return next((t for t in THRESHOLDS if t > top), THRESHOLDS[-1])
+
+
+def tuned_camera(camera: CameraConfig, members: Sequence[Member], tuning: Tuning) -> tuple[CameraConfig, list[Member]]:
+    from edge_agent.pipeline.tuning import apply_tuning
+
+    return apply_tuning(camera.model_copy(update={"smoothing": tuning.smoothing}), members, tuning)
+
+
+def event_figures(camera: CameraConfig, folds: Sequence[Fold], tuning: Tuning,
+                  thresholds: dict[int, float] | None = None) -> dict[str, Any]:
+    """Events of ``tuning`` replayed on every fold (fold f at ``thresholds[f]`` when given)."""
+    normal_alerts, normal_s, parts = 0, 0.0, []
+    for f, fold in enumerate(folds):
+        t = tuning if thresholds is None else tuning.model_copy(update={"threshold": thresholds[f]})
+        cam, members = tuned_camera(camera, fold.members, t)
+        cam = cam.model_copy(update={"consensus": cam.consensus.model_copy(update={"threshold": t.threshold, "k": t.k})})
+        pipeline = Pipeline(cam, members)
+        for rec in fold.clips:
+            alert = replay(cam, members, rec, pipeline)[1]
+            if rec.kind == "normal":
+                normal_alerts += len(M.intervals(alert))
+                normal_s += float(rec.ts[-1] - rec.ts[0]) + (float(rec.ts[1] - rec.ts[0]) if len(rec.ts) > 1 else 0.0)
+            else:
+                parts.append(M.event_stats(rec.labels, alert, rec.ts))
+    stats = M.merge_event_stats(parts)
+    return {"synthetic_intervals": stats.gt_events, "synthetic_caught_share": stats.caught_share,
+            "synthetic_median_delay_s": stats.median_delay_s, "normal_seconds": normal_s,
+            "normal_events": normal_alerts, "false_alerts_per_hour": normal_alerts / (normal_s / 3600.0) if normal_s else None}
+
+
+def choose(camera: CameraConfig, folds: Sequence[Fold]) -> tuple[Tuning, list[Candidate]]:
+    candidates = evaluate_candidates(camera, folds)
+    best = max(candidates, key=Candidate.key)
+    levels = normal_levels(camera, folds, best)
+    threshold = threshold_rule([x for ls in levels.values() for x in ls])
+    per_fold = {f: threshold_rule([x for g, ls in levels.items() if g != f for x in ls]) for f in range(len(folds))}
+    names = [n for n, w in best.weights.items()]
+    singles = {n: max((c.auc for c in candidates if c.smoothing == best.smoothing and c.models == 1 and c.weights[n] > 0),
+                      default=float("nan")) for n in names}
+    old_k = float(min(2, len(names)))  # KofN's default k
+    old = next(c for c in candidates if c.smoothing == Smoothing(window_s=3.0) and c.k == old_k
+               and all(w == 1.0 for w in c.weights.values()))
+    tuning = Tuning(weights=best.weights, k=best.k, threshold=threshold, smoothing=best.smoothing,
+                    rule="validation: max micro AUC of the k-of-n level on cross-validated normal + synthetic "
+                         "anomalies; threshold = lowest step above every cross-validated normal level",
+                    validation={"folds": len(folds), "auc": best.auc, "auc_by_kind": best.auc_by_kind,
+                                "best_single_auc": singles, "old_default_auc": old.auc,
+                                "smoothing": smoothing_label(best.smoothing), "thresholds_per_fold": list(per_fold.values())})
+    honest = event_figures(camera, folds, tuning, per_fold)
+    tuning = tuning.model_copy(update={"validation": {**tuning.validation, "events": honest}})
+    return tuning, candidates
+
+
+def tune_camera(camera: CameraConfig, clips: Sequence[Sequence[Frame]], *, policy: Policy | None = None, folds: int = 4,
+                progress: Progress | None = None, names: Sequence[str] | None = None) -> Validation:
+    t0 = time.perf_counter()
+    fold_results = cross_validate(camera, clips, policy=policy, folds=folds, progress=progress, names=names)
+    tuning, candidates = choose(camera, fold_results)
+    seconds = time.perf_counter() - t0
+    tuning = tuning.model_copy(update={"validation": {**tuning.validation, "seconds": round(seconds, 1)}})
+    log.info("validation chose", extra={"camera_id": camera.id, "weights": tuning.weights, "k": tuning.k,
+                                        "threshold": tuning.threshold, "smoothing": smoothing_label(tuning.smoothing)})
+    return Validation(tuning, fold_results, candidates, seconds)
