@@ -70,6 +70,12 @@ def _pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
 
 
+def _cpu_s(pid: int) -> float:
+    """CPU seconds (user + system, all threads) the process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _rss_kib(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -434,6 +440,10 @@ class Command(BaseCommand):
         parser.add_argument("--latency-seconds", type=int, default=120, help="seconds of the demo-path agent run")
         parser.add_argument("--skip", nargs="*", default=[],
                             choices=["ingest", "fanout", "devices", "wire", "latency"])
+        parser.add_argument("--ingest-runs", nargs="*", default=["single", "batched", "paced"],
+                            choices=["single", "batched", "paced"], help="which ingest runs to make")
+        parser.add_argument("--ack-rate", type=float, default=None,
+                            help="events/s of the ack-latency run (default: 60%% of the single-event rate)")
 
     def handle(self, *args: Any, **opts: Any) -> None:
         vendor = connection.vendor
@@ -463,7 +473,7 @@ class Command(BaseCommand):
         edge_url, portal_url = f"ws://127.0.0.1:{port}/ws/edge/", f"ws://127.0.0.1:{port}/ws/alerts/"
         with _server(port) as proc:
             if "ingest" not in opts["skip"]:
-                self._ingest(edge_url, world, opts)
+                self._ingest(edge_url, world, opts, proc.pid)
             if "fanout" not in opts["skip"]:
                 res = asyncio.run(_fanout(edge_url, portal_url, world, clients=opts["fanout_clients"],
                                           rate=opts["fanout_rate"], seconds=10))
@@ -485,21 +495,40 @@ class Command(BaseCommand):
                     f"time, {opts['latency_seconds']} s): {res['alerts']} alerts; frame to portal socket "
                     f"p50 {res['p50_ms']:.0f} ms, p99 {res['p99_ms']:.0f} ms")
 
-    def _ingest(self, url: str, world: World, opts: dict[str, Any]) -> None:
+    def _ingest(self, url: str, world: World, opts: dict[str, Any], pid: int) -> None:
+        """Each run also reports the server's CPU time per event (all its threads, from /proc):
+        unlike events/s it hardly moves when other work shares the machine's cores."""
+
+        def run(total: int, batch: int, rate: float | None) -> dict[str, float]:
+            cpu = _cpu_s(pid)
+            res = asyncio.run(_ingest(url, world, total=total, batch=batch, rate=rate))
+            res["cpu_us"] = (_cpu_s(pid) - cpu) / max(1, res["events"]) * 1e6
+            return res
+
+        wanted = opts["ingest_runs"]
         runs: dict[str, list[dict[str, float]]] = {"single": [], "batched": []}
         for _ in range(opts["repeats"]):
-            runs["single"].append(asyncio.run(_ingest(url, world, total=opts["events"], batch=1, rate=None)))
-            runs["batched"].append(asyncio.run(_ingest(url, world, total=opts["events"] * 5, batch=opts["batch"],
-                                                       rate=None)))
+            if "single" in wanted or ("paced" in wanted and opts["ack_rate"] is None):
+                runs["single"].append(run(opts["events"], 1, None))
+            if "batched" in wanted:
+                runs["batched"].append(run(opts["events"] * 5, opts["batch"], None))
         for name, rs in runs.items():
+            if not rs:
+                continue
             eps = statistics.median(r["eps"] for r in rs)
             p99 = statistics.median(r["p99_ms"] for r in rs)
+            cpu = statistics.median(r["cpu_us"] for r in rs)
             label = "one event per message" if name == "single" else f"{opts['batch']} events per message"
             self.stdout.write(f"durable ingest, {label}: {eps:,.0f} events/s acked after commit "
-                              f"(median of {len(rs)}: {[round(r['eps']) for r in rs]}); ack p99 {p99:.1f} ms at full load")
-        single = statistics.median(r["eps"] for r in runs["single"])
-        paced = [asyncio.run(_ingest(url, world, total=opts["events"], batch=1, rate=0.6 * single))
-                 for _ in range(opts["repeats"])]
-        self.stdout.write(f"ack latency at 60% of the single-event rate ({0.6 * single:,.0f} events/s): "
+                              f"(median of {len(rs)}: {[round(r['eps']) for r in rs]}); ack p99 {p99:.1f} ms at "
+                              f"full load; server CPU {cpu:.0f} us/event ({[round(r['cpu_us']) for r in rs]})")
+        if "paced" not in wanted:
+            return
+        rate = opts["ack_rate"] or 0.6 * statistics.median(r["eps"] for r in runs["single"])
+        paced = [run(opts["events"], 1, rate) for _ in range(opts["repeats"])]
+        self.stdout.write(f"ack latency at {rate:,.0f} events/s"
+                          f"{'' if opts['ack_rate'] else ' (60% of the single-event rate)'}: "
                           f"p50 {statistics.median(r['p50_ms'] for r in paced):.1f} ms, "
-                          f"p99 {statistics.median(r['p99_ms'] for r in paced):.1f} ms (median of {len(paced)})")
+                          f"p99 {statistics.median(r['p99_ms'] for r in paced):.1f} ms (median of {len(paced)}: "
+                          f"{[round(r['p99_ms']) for r in paced]}); server CPU "
+                          f"{statistics.median(r['cpu_us'] for r in paced):.0f} us/event")
