@@ -516,3 +516,49 @@ def test_batch_over_the_limit_is_refused_by_name_and_nothing_is_written(acme):  
 
     async_to_sync(run)()
     assert len(alerts_of(acme)) == 1
+
+
+def test_new_alerts_of_a_big_batch_are_stored_and_pushed_as_the_api_shows_them(acme):  # noqa: ANN001
+    """20 new alerts: on PostgreSQL they go in with COPY (ingest._copy_rows), elsewhere with
+    bulk_create; either way the stored rows are what the device sent plus the model's defaults,
+    and each pushed wall row is AlertSerializer of the stored alert."""
+    from detection.api.serializers import AlertSerializer
+    from detection.ingest import COPY_MIN_ROWS
+
+    device, key = enroll(acme)
+    messages = [event(i, acme.camera.id, event_id=f"ev-copy-{i:04d}", zone="Door" if i % 2 else None,
+                      peak_score=2.0 + i) for i in range(1, COPY_MIN_ROWS + 4)]
+    closing = event(len(messages) + 1, acme.camera.id, kind="event_close", event_id="ev-copy-0001")  # same frame
+    messages.append(closing)
+
+    async def run() -> list[dict]:
+        wall = await open_wall(acme.users["olga"])
+        ws, out = await open_edge(device.id, key)
+        welcome_of(out)
+        ack = await send_recv(ws, {"v": 2, "type": "batch", "messages": messages})
+        assert {r["status"] for r in ack["results"]} == {"ok"} and ack["seq"] == len(messages)
+        pushed = await wall.receive_json_from(timeout=5)
+        for sock in (ws, wall):
+            await sock.disconnect()
+        return pushed["alerts"]
+
+    pushed = async_to_sync(run)()
+    stored = alerts_of(acme)
+    assert len(stored) == len(messages) - 1 == len(pushed)
+    by_event = {a.event_id: a for a in stored}
+    first = by_event["ev-copy-0001"]
+    assert (first.zone_id, by_event["ev-copy-0002"].zone_id) == (acme.zone.id, None)
+    assert first.started_at.timestamp() == 1_790_000_000.0 - 2.5  # wall_ts - (peak_ts - start_ts)
+    assert first.ended_at is not None and first.ended_at.timestamp() == 1_790_000_000.0 + 7.5  # closed in the frame
+    assert by_event["ev-copy-0002"].ended_at is None
+    assert first.per_model == {"flow": {"score": 2.0, "vote": True, "type": "optical_flow", "weight": 1.0,
+                                        "evidence": [{"kind": "cell", "label": "speed", "value": 2.0, "where": []}]}}
+    assert first.boxes == [[1, 2, 30, 40]] and first.curve["scores"] == [0.1, 0.9, 2.0]
+    assert {(a.kind, a.status, a.reason_code, a.note, a.handled_by_id, a.handled_at) for a in stored} == {
+        ("anomaly", "open", "", "", None, None)}
+    assert all(a.created_at is not None and a.updated_at is not None and a.device_id == device.id for a in stored)
+    assert sorted(a.peak_score for a in stored) == [2.0 + i for i in range(1, COPY_MIN_ROWS + 4)]
+    with tenant_scope(acme.tenant.id):
+        api = {row["id"]: dict(row) for row in AlertSerializer(
+            Alert.objects.select_related("camera", "zone", "handled_by").filter(device_id=device.id), many=True).data}
+    assert {row["id"]: row for row in pushed} == api
