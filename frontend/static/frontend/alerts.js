@@ -191,6 +191,7 @@
     audio = audio || (window.AudioContext ? new AudioContext() : null);  // a click may start audio
     if (!("Notification" in window)) { say("This browser has no desktop notifications: sound only."); return; }
     const permission = Notification.permission === "default" ? await Notification.requestPermission() : Notification.permission;
+    if (!notifyOn) return;  // turned off again while the browser asked: "off" stays the last word
     say(permission === "granted" ? "Sound on; desktop notifications while this tab is in the background."
       : "Sound on; desktop notifications are blocked for this site in the browser settings.");
   });
