@@ -1,0 +1,188 @@
+"""Training-time validation: smoothing, the k-of-n level, synthetic anomalies, causality, and a
+bench whose chosen settings cannot depend on the test labels."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from edge_agent.bench import main as bench_main
+from edge_agent.config import CameraConfig, Consensus, Smoothing
+from edge_agent.models.bundle import load_bundle
+from edge_agent.pipeline.build import build_pipeline
+from edge_agent.pipeline.consensus import KofN
+from edge_agent.pipeline.smoothing import Ema, Smoother
+from edge_agent.pipeline.sources import RawFrame
+from edge_agent.sim import render, write_folder
+from edge_agent.training.fit import fit_bundle
+from edge_agent.training.synthetic import synthesize
+from edge_agent.training.validate import gate_levels, validation_clips
+
+from .conftest import to_frames
+
+
+# ---------------------------------------------------------------- smoothing
+def _series(smoother: Smoother, values: list[float], fps: float = 10.0) -> list[float]:
+    return [smoother(i / fps, {"a": v})["a"] for i, v in enumerate(values)]
+
+
+def test_a_three_frame_median_removes_a_one_frame_glitch_and_passes_a_rise_one_frame_late() -> None:
+    glitch = _series(Smoother(median_s=0.3), [0, 0, 0, 5, 0, 0, 0])
+    assert glitch == [0, 0, 0, 0, 0, 0, 0]
+    step = _series(Smoother(median_s=0.3), [0, 0, 0, 5, 5, 5, 5])
+    assert step.index(5) == 4  # one frame after the rise
+    ema = _series(Ema(3.0), [0, 0, 0, 5, 0, 0, 0])
+    assert 0 < max(ema) < 5  # the EMA only flattens a glitch, and it lags every rise
+    assert _series(Ema(3.0), [0, 0, 0, 5, 5, 5, 5])[-1] < 3
+
+
+def test_attack_follows_a_rise_at_once_and_release_holds_through_a_dip() -> None:
+    out = _series(Smoother(attack_s=0.0, release_s=3.0), [0, 4, 4, 0, 0, 4])
+    assert out[1] == 4 and out[3] > 2.5 and out[5] == 4  # a 0.2 s dip keeps most of the score
+    assert _series(Smoother(), [0, 4, 0]) == [0, 4, 0]  # all zero: values pass through
+
+
+def test_smoothing_config_keeps_the_plain_ema_meaning_of_window_s() -> None:
+    s = Smoothing(window_s=2.0)
+    assert (s.attack_s, s.release_s, s.median_s) == (2.0, 2.0, 0.0)
+    assert Smoothing().window_s is None
+
+
+# ---------------------------------------------------------------- the k-of-n level
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.floats(-1, 5, allow_nan=False), min_size=3, max_size=3),
+       st.lists(st.sampled_from([0.0, 1.0, 2.0]), min_size=3, max_size=3).filter(any),
+       st.sampled_from([1.0, 2.0]), st.floats(0.1, 4.0, allow_nan=False))
+def test_gate_level_is_where_kofn_opens(scores: list[float], weights: list[float], k: float, threshold: float) -> None:
+    names = ["a", "b", "c"]
+    used = {n: w for n, w in zip(names, weights, strict=True) if w > 0}
+    level = gate_levels(np.array([[s for n, s in zip(names, scores, strict=True) if n in used]]), list(used.values()), k)[0]
+    gate = KofN(Consensus(threshold=threshold, k=k), used)
+    opened = gate(0.0, dict(zip(names, scores, strict=True))).is_open
+    assert opened == (level >= threshold)
+
+
+# ---------------------------------------------------------------- synthetic anomalies
+def test_synthetic_anomalies_change_only_labelled_frames_and_repeat_with_the_seed() -> None:
+    clips = [to_frames(render(80, seed=70 + i, normal_only=True)) for i in range(3)]
+    made = synthesize(clips[0], clips[1:], seed=5)
+    again = synthesize(clips[0], clips[1:], seed=5)
+    assert [s.kind for s in made] == ["fast", "paste", "texture"]
+    for s, t in zip(made, again, strict=True):
+        assert s.labels.any() and not s.labels[: int(0.4 * len(clips[0]))].any()
+        assert all(np.array_equal(a.gray, b.gray) for a, b in zip(s.frames, t.frames, strict=True))
+    for s in made[1:]:  # moving patches: frames outside the label are the original footage
+        for frame, original, label in zip(s.frames, clips[0], s.labels, strict=True):
+            if not label:
+                assert np.array_equal(frame.gray, original.gray)
+        assert any(not np.array_equal(f.gray, o.gray) for f, o in zip(s.frames, clips[0], strict=True))
+
+
+def test_one_long_clip_is_cut_into_pieces_for_the_folds_and_too_little_is_refused() -> None:
+    frames = to_frames(render(200, seed=1, normal_only=True))
+    pieces, names = validation_clips([frames], 4)
+    assert len(pieces) == 4 and sum(map(len, pieces)) == 200 and names[0] == "clip1#1"
+    with pytest.raises(Exception, match="too few to validate"):
+        validation_clips([frames[:100]], 4)
+
+
+# ---------------------------------------------------------------- causality and tuning in the bundle
+@pytest.fixture(scope="module")
+def tuned_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    cam = CameraConfig(id="v", source="sim", scene="outdoor",
+                       models=[{"type": "flow"}, {"type": "objects"}, {"type": "autoencoder", "params": {"epochs": 1}}])
+    clips = [to_frames(render(90, seed=80 + i, normal_only=True)) for i in range(4)]
+    return fit_bundle(cam, clips, tmp_path_factory.mktemp("tuned") / "bundle", folds=2)
+
+
+@pytest.mark.slow
+def test_train_stores_what_validation_chose_and_the_pipeline_applies_it(tuned_bundle: Path) -> None:
+    tuning = load_bundle(tuned_bundle).manifest.tuning
+    assert tuning is not None and set(tuning) >= {"weights", "k", "threshold", "smoothing", "validation"}
+    v = tuning["validation"]
+    assert v["auc"] >= max(v["best_single_auc"].values()) - 1e-9  # never below its best member on validation
+    assert set(v["events"]) >= {"false_alerts_per_hour", "synthetic_caught_share", "normal_seconds"}
+    cam = CameraConfig(id="v", source="sim", scene="outdoor")
+    pipeline = build_pipeline(cam, bundle=tuned_bundle, warmup=False)
+    assert pipeline.consensus.k == tuning["k"] and pipeline.camera.consensus.threshold == tuning["threshold"]
+    assert {n: w for n, w in tuning["weights"].items() if w > 0} == pipeline.weights
+    assert pipeline.camera.smoothing == Smoothing.model_validate(tuning["smoothing"])
+    # what the camera's config sets explicitly wins over the bundle
+    own = CameraConfig(id="v", source="sim", scene="outdoor", smoothing={"window_s": 2.0}, consensus={"threshold": 3.5})
+    p2 = build_pipeline(own, bundle=tuned_bundle, warmup=False)
+    assert p2.camera.smoothing.attack_s == 2.0 and p2.camera.consensus.threshold == 3.5
+
+
+@pytest.mark.slow
+def test_no_score_for_frame_t_depends_on_later_frames(tuned_bundle: Path) -> None:
+    cam = CameraConfig(id="v", source="sim", scene="outdoor", models=[{"type": "flow"}, {"type": "objects"},
+                                                                       {"type": "autoencoder"}])
+    base = render(60, seed=91, kinds=("fast",), warmup_s=1.0)
+    other = render(60, seed=92, kinds=("fast",), warmup_s=1.0)
+    t = 35
+    changed = base[:t + 1] + other[t + 1:]
+
+    def scores(frames: list) -> list[tuple[dict[str, float], dict[str, float], float]]:
+        p = build_pipeline(cam, bundle=tuned_bundle, warmup=False)
+        p.reset()
+        out = []
+        for f in frames:
+            p.process_frame(RawFrame(f.index, f.ts, f.image))
+            snap = p.last_snapshot
+            assert snap is not None
+            out.append(({n: s.raw for n, s in snap.raw.items()}, dict(snap.scores), snap.fused))
+        return out
+
+    a, b = scores(base), scores(changed)
+    assert a[: t + 1] == b[: t + 1]
+    assert a[t + 1:] != b[t + 1:]  # positive control: the later frames did change the later scores
+
+
+# ---------------------------------------------------------------- the bench cannot see the test labels
+def _sim_dataset(root: Path, labels_seed: int | None) -> None:
+    for i in range(4):
+        write_folder(root / "training" / "frames" / f"{i + 1:02d}", render(70, seed=40 + i, normal_only=True))
+    labels = {}
+    for i in range(2):
+        frames = render(80, seed=60 + i, kinds=("fast",), warmup_s=2.0, gap_s=(3.0, 4.0))
+        write_folder(root / "testing" / "frames" / f"{i + 1:02d}", frames)
+        text = ["1" if f.anomaly else "0" for f in frames]
+        if labels_seed is not None:
+            random.Random(labels_seed + i).shuffle(text)
+        labels[f"{i + 1:02d}"] = "".join(text)
+    (root / "test_frame_labels.json").write_text(json.dumps({"clips": labels}))
+
+
+def _fitted(out: Path) -> dict[str, object]:
+    res = json.loads((out / "results.json").read_text())
+    manifest = json.loads((out / "bundle" / "manifest.json").read_text())
+    manifest.pop("created")
+    files = {p.relative_to(out / "bundle").as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+             for p in sorted((out / "bundle" / "models").rglob("*")) if p.is_file()}
+    return {"shipped": res["shipped"], "validation": {k: v for k, v in res["validation"].items() if k != "seconds"},
+            "manifest": {k: v for k, v in manifest.items() if k != "training"} | {"tuning": None},
+            "tuning": {k: v for k, v in manifest["tuning"].items() if k != "validation"}, "files": files,
+            "test_auc": res["metrics"]["ensemble_gate"]["micro_auc"]}
+
+
+@pytest.mark.slow
+def test_shuffling_the_test_labels_changes_no_fitted_or_chosen_value(tmp_path: Path) -> None:
+    runs = {}
+    for name, seed in (("true", None), ("shuffled", 7)):
+        root = tmp_path / name
+        _sim_dataset(root, seed)
+        out = tmp_path / f"out-{name}"
+        assert bench_main(["--dataset", str(root), "--out", str(out), "--folds", "2", "--epochs", "1",
+                           "--speed-frames", "10", "--no-plots"]) == 0
+        runs[name] = _fitted(out)
+    true, shuffled = runs["true"], runs["shuffled"]
+    assert true["test_auc"] != shuffled["test_auc"]  # positive control: the labels did change the test figures
+    for key in ("shipped", "validation", "manifest", "tuning", "files"):
+        assert true[key] == shuffled[key], key
