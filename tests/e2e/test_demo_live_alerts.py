@@ -52,7 +52,7 @@ def test_demo_shows_live_alerts_from_the_simulated_agent(tmp_path, browser_page)
     demo = subprocess.Popen(manage + ["demo", "--port", str(port), "--state", str(tmp_path / "state")],
                             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
-        wait_healthy(url, demo, timeout=150)  # the first run fits the demo bundle (~30 s) first
+        wait_healthy(url, demo, timeout=300)  # the first run fits the demo bundle (validation + fit, ~1 min) first
         page = browser_page
         for attempt in range(2):  # the dev server is busy for a moment while the agent starts
             page.goto(f"{url}/login/")
