@@ -80,11 +80,15 @@ def test_demo_shows_live_alerts_from_the_simulated_agent(tmp_path, browser_page)
         seeded = set(page.eval_on_selector_all("tr[data-alert-id]", "rows => rows.map(r => r.dataset.alertId)"))
         assert len(seeded) >= 10  # the seeded history is there before anything live arrives
         # a new row appears without a reload: the agent's event went edge -> /ws/edge/ -> alert wall
-        new_row = page.wait_for_function(
-            "seeded => [...document.querySelectorAll('tr[data-alert-id]')]"
-            ".find(r => !seeded.includes(r.dataset.alertId))?.innerText",
-            arg=sorted(seeded), timeout=90_000,
-        ).json_value()
+        new_row = None
+        deadline = time.monotonic() + 90
+        while new_row is None:  # polled from here too (see above)
+            rows = page.eval_on_selector_all("tr[data-alert-id]", "rows => rows.map(r => [r.dataset.alertId, r.innerText])")
+            new_row = next((text for alert_id, text in rows if alert_id not in seeded), None)
+            if new_row is None:
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"no live alert reached the wall within 90 s: {console}")
+                page.wait_for_timeout(200)
         assert "flow" in new_row, new_row  # the models that voted, with their scores
         assert page.url == f"{url}/alerts/"  # still the same page: nothing reloaded
     except AssertionError as err:
