@@ -27,6 +27,8 @@ SHOTS = ROOT / "test-artifacts" / "screenshots"
 
 
 class Portal:
+    prefix = "htmx"  # screenshots: test-artifacts/screenshots/<prefix>-<name>-<width>.png
+
     def __init__(self, page, origin: str) -> None:  # noqa: ANN001
         self.page, self.origin = page, origin
         self.console: list[str] = []
@@ -60,7 +62,7 @@ class Portal:
         SHOTS.mkdir(parents=True, exist_ok=True)
         for width in (1280, 820):
             page.set_viewport_size({"width": width, "height": 900})
-            page.screenshot(path=str(SHOTS / f"htmx-{name}-{width}.png"), full_page=True)
+            page.screenshot(path=str(SHOTS / f"{self.prefix}-{name}-{width}.png"), full_page=True)
         page.set_viewport_size({"width": 1280, "height": 900})
 
 
