@@ -307,8 +307,8 @@ class EdgeConsumer(AsyncWebsocketConsumer):
         if self.in_flight is None:
             self.in_flight = asyncio.Queue(maxsize=MAX_FRAMES_IN_FLIGHT)
             self.ack_pump = asyncio.ensure_future(self._ack_pump(self.in_flight))
-        job = asyncio.ensure_future(ingest_writer.writer.submit(
-            device_id=self.device_id, tenant_id=self.tenant_id, messages=messages, rejected=rejected))
+        job = ingest_writer.writer.enqueue(device_id=self.device_id, tenant_id=self.tenant_id, messages=messages,
+                                           rejected=rejected)
         await self.in_flight.put(job)
 
     async def _ack_pump(self, in_flight: asyncio.Queue) -> None:

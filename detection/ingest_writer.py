@@ -129,9 +129,10 @@ class IngestWriter:
             self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="edge-ingest-writer")
         return await sync_to_async(_write_group_fresh, thread_sensitive=False, executor=self._executor)(jobs)
 
-    async def submit(self, *, device_id: int, tenant_id: int, messages: list[Any],
-                     rejected: list[tuple[int, str]]) -> Any:
-        """Write one frame; returns its ``IngestResult`` once the commit holding it returned."""
+    def enqueue(self, *, device_id: int, tenant_id: int, messages: list[Any],
+                rejected: list[tuple[int, str]]) -> asyncio.Future:
+        """Queue one frame; the future holds its ``IngestResult`` once the commit holding it
+        returned (or the exception refusing it). Called from the event loop; no task per frame."""
         loop = asyncio.get_running_loop()
         if self._loop is not loop or self._task is None or self._task.done():
             self._loop, self._queue, self._pushes = loop, asyncio.Queue(), asyncio.Queue()
@@ -139,8 +140,13 @@ class IngestWriter:
             self._pusher = loop.create_task(self._push_in_order(self._pushes))
         job = _Job(device_id, tenant_id, messages, rejected, loop.create_future())
         assert self._queue is not None
-        await self._queue.put(job)
-        return await job.done
+        self._queue.put_nowait(job)  # unbounded: each connection bounds its own frames in flight
+        return job.done
+
+    async def submit(self, *, device_id: int, tenant_id: int, messages: list[Any],
+                     rejected: list[tuple[int, str]]) -> Any:
+        """Write one frame; returns its ``IngestResult`` once the commit holding it returned."""
+        return await self.enqueue(device_id=device_id, tenant_id=tenant_id, messages=messages, rejected=rejected)
 
     async def _run(self, queue: asyncio.Queue[_Job]) -> None:
         while True:

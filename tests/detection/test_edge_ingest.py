@@ -523,11 +523,10 @@ def test_new_alerts_of_a_big_batch_are_stored_and_pushed_as_the_api_shows_them(a
     bulk_create; either way the stored rows are what the device sent plus the model's defaults,
     and each pushed wall row is AlertSerializer of the stored alert."""
     from detection.api.serializers import AlertSerializer
-    from detection.ingest import COPY_MIN_ROWS
 
     device, key = enroll(acme)
     messages = [event(i, acme.camera.id, event_id=f"ev-copy-{i:04d}", zone="Door" if i % 2 else None,
-                      peak_score=2.0 + i) for i in range(1, COPY_MIN_ROWS + 4)]
+                      peak_score=2.0 + i) for i in range(1, 21)]
     closing = event(len(messages) + 1, acme.camera.id, kind="event_close", event_id="ev-copy-0001")  # same frame
     messages.append(closing)
 
@@ -557,7 +556,7 @@ def test_new_alerts_of_a_big_batch_are_stored_and_pushed_as_the_api_shows_them(a
     assert {(a.kind, a.status, a.reason_code, a.note, a.handled_by_id, a.handled_at) for a in stored} == {
         ("anomaly", "open", "", "", None, None)}
     assert all(a.created_at is not None and a.updated_at is not None and a.device_id == device.id for a in stored)
-    assert sorted(a.peak_score for a in stored) == [2.0 + i for i in range(1, COPY_MIN_ROWS + 4)]
+    assert sorted(a.peak_score for a in stored) == [2.0 + i for i in range(1, 21)]
     with tenant_scope(acme.tenant.id):
         api = {row["id"]: dict(row) for row in AlertSerializer(
             Alert.objects.select_related("camera", "zone", "handled_by").filter(device_id=device.id), many=True).data}
