@@ -327,6 +327,15 @@ def _device_refusal(device: EdgeDevice | None, item: DeviceFrames) -> Exception 
     return None
 
 
+# What ingest reads of a camera and a zone (the frame, detection.health.stream_state_apply and the
+# wall rows). Loading only these (no decrypted stream URL, no JSON, no ORDER BY, no site join)
+# about halved the lookups, a fixed CPU cost of every group commit: 4.2-5.2 -> 2.0-2.5 ms for a
+# group of 4 single-event frames from 4 devices (the whole group 7.5-9.3 -> 4.5-5.8 ms).
+_CAMERA_FIELDS = ("id", "tenant_id", "site_id", "device_id", "name", "scene_image", "stream_state",
+                  "stream_state_since")
+_ZONE_FIELDS = ("id", "tenant_id", "camera_id", "name")
+
+
 class _Lookups:
     """The rows every device of a group needs, in one query each.
 
@@ -349,14 +358,16 @@ class _Lookups:
         all_ids = set().union(*wanted.values()) if wanted else set()
         self.cameras: dict[int, dict[int, Camera]] = {}
         if all_ids:
-            for cam in Camera.unscoped_objects.select_related("site").filter(device_id__in=list(devices),
-                                                                              id__in=all_ids):
+            for cam in Camera.unscoped_objects.filter(device_id__in=list(devices), id__in=all_ids).only(
+                    *_CAMERA_FIELDS).order_by():
                 device = devices[cam.device_id]  # type: ignore[index]
                 if cam.tenant_id == device.tenant_id and cam.id in wanted.get(device.id, ()):
                     self.cameras.setdefault(device.id, {})[cam.id] = cam
         camera_ids = [cid for cams in self.cameras.values() for cid in cams]
         self.zones: dict[tuple[int, str], Zone] = {
-            (z.camera_id, z.name): z for z in Zone.unscoped_objects.filter(camera_id__in=camera_ids)} if camera_ids else {}
+            (z.camera_id, z.name): z
+            for z in Zone.unscoped_objects.filter(camera_id__in=camera_ids).only(*_ZONE_FIELDS).order_by()
+        } if camera_ids else {}
         self.alerts: dict[int, dict[str, Alert]] = {}
         known = _known_alert_ids(list(devices), event_ids) if event_ids else []
         if known:
