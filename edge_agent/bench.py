@@ -48,7 +48,7 @@ from edge_agent import metrics as M
 from edge_agent.config import CameraConfig
 from edge_agent.errors import EdgeError, SourceError
 from edge_agent.models.base import Frame
-from edge_agent.models.flow import COARSE_SCALES, PRESETS, clear_cache
+from edge_agent.models.flow import COARSE_SCALES, PRESETS, clear_cache, motion_cache
 from edge_agent.config import Smoothing
 from edge_agent.models.base import ModelScore
 from edge_agent.pipeline.pipeline import Member, Pipeline, fuse
@@ -391,14 +391,31 @@ def train(camera: CameraConfig, clips: Sequence[Clip], out: Path, args: argparse
     validate = not args.no_validate
     t0 = time.perf_counter()
     with tqdm(total=total_work(camera, frames, validate=validate, folds=args.folds), desc="train", unit="frame",
-              file=sys.stderr, mininterval=2.0) as bar:
+              file=sys.stderr, mininterval=2.0) as bar, motion_cache(sum(map(len, frames)) + 16):  # as fit_bundle
         validation = tune_camera(camera, frames, folds=args.folds, progress=bar.update,
                                  names=[c.name for c in clips]) if validate else None
         bundle = fit_bundle(camera, frames, out / "bundle", progress=bar.update, validate=False,
                             tuning=validation.tuning if validation else None)
     seconds = time.perf_counter() - t0
+    if validation is not None:
+        save_validation(out / "validation.npz", validation)
     manifest = json.loads((bundle / "manifest.json").read_text(encoding="utf-8"))
     return bundle, seconds, manifest.get("training", {}), validation
+
+
+def save_validation(path: Path, validation: Validation) -> None:
+    """Validation's per-frame calibrated (unsmoothed) scores, labels and kinds, for offline analysis."""
+    arrays: dict[str, np.ndarray] = {}
+    for f, fold in enumerate(validation.folds):
+        cals = {m.name: m.calibrator for m in fold.members if m.votes}
+        for j, rec in enumerate(fold.clips):
+            key = f"{f}/{rec.name}/{rec.kind}/{j}"
+            for n, cal in cals.items():
+                arrays[f"{key}/{n}"] = np.array([cal(r[n].raw) if cal is not None else r[n].raw for r in rec.raw])
+            arrays[f"{key}/labels"] = rec.labels
+            arrays[f"{key}/ts"] = rec.ts
+    with open(path, "wb") as fh:
+        np.savez_compressed(fh, **arrays)
 
 
 def score_clips(pipeline: Pipeline, clips: Sequence[Clip], desc: str) -> list[ClipRun]:
@@ -471,9 +488,11 @@ def run(args: argparse.Namespace, log: Callable[[str], None]) -> dict[str, Any]:
         for sm in SMOOTHING_CANDIDATES:
             c = next(c for c in validation.candidates if c.smoothing == sm and c.weights == pipeline_weights(pipeline, all_names)
                      and c.k == pipeline.consensus.k)
-            rr = replayed(camera, every, test_runs, sm, c.weights, c.k, shipped.consensus.threshold)
-            ranking.append({"smoothing": smoothing_label(sm), "validation_auc": c.auc,
-                            "test_auc": test_figures(rr, c.weights, c.k)["ensemble_gate"]["micro_auc"]})
+            rr = replayed(camera, every, test_runs, sm, c.weights, c.k, c.threshold)
+            figures = test_figures(rr, c.weights, c.k)["ensemble_gate"]
+            ranking.append({"smoothing": smoothing_label(sm), "validation_caught": c.caught, "validation_delay_s": c.delay_s,
+                            "validation_auc": c.auc, "test_auc": figures["micro_auc"],
+                            "test_caught": figures["events"]["caught"], "test_intervals": figures["events"]["gt_intervals"]})
     secondary_tables = {"old default (3 s EMA, 2 of 3, threshold 1)": test_figures(old, {n: 1.0 for n in all_names}, 2.0),
                         "0.3 s EMA, 2 of 3, threshold 1": test_figures(ema03, {n: 1.0 for n in all_names}, 2.0)}
     speed_frames = to_frames(camera, test[:1])[0][: args.speed_frames]
@@ -507,6 +526,7 @@ def shipped_settings(pipeline: Pipeline) -> dict[str, Any]:
 
 def candidate_row(c: Candidate) -> dict[str, Any]:
     return {"smoothing": smoothing_label(c.smoothing), "weights": c.weights, "k": c.k, "validation_auc": c.auc,
+            "early_auc": c.early_auc, "threshold": c.threshold, "caught": c.caught, "delay_s": c.delay_s,
             "auc_by_kind": c.auc_by_kind}
 
 
@@ -561,16 +581,22 @@ def format_table(res: dict[str, Any]) -> str:
     if v:
         e = v["events"]
         lines.append(f"validation ({v['folds']}-fold over the training clips + synthetic anomalies):")
-        lines.append(f"  ensemble level micro AUC {_fmt(v['auc'], True)} (best single model "
-                     + ", ".join(f"{n} {_fmt(a, True)}" for n, a in v["best_single_auc"].items())
-                     + f"; old default 3 s EMA 2 of 3: {_fmt(v['old_default_auc'], True)}); by kind "
-                     + ", ".join(f"{k} {_fmt(a, True)}" for k, a in v["auc_by_kind"].items()))
+        od = v["old_default"]
+        lines.append(f"  chosen: caught {_fmt(v['caught'], True)}% of synthetic anomalies at threshold {sh['threshold']:g} "
+                     f"(median delay {_fmt(v['delay_s'])} s), early AUC {_fmt(v['early_auc'], True)}, micro AUC "
+                     f"{_fmt(v['auc'], True)}; by kind " + ", ".join(f"{k} {_fmt(a, True)}" for k, a in v["auc_by_kind"].items()))
+        lines.append("  best single models: " + "; ".join(
+            f"{n} caught {_fmt(b['caught'], True)}% at {b['threshold']:g} (delay {_fmt(b['delay_s'])} s, early AUC "
+            f"{_fmt(b['early_auc'], True)}, AUC {_fmt(b['auc'], True)})" for n, b in v["best_single"].items()))
+        lines.append(f"  old default (3 s EMA, 2 of 3): caught {_fmt(od['caught'], True)}% at {od['threshold']:g} "
+                     f"(delay {_fmt(od['delay_s'])} s), early AUC {_fmt(od['early_auc'], True)}, AUC {_fmt(od['auc'], True)}")
         lines.append(f"  events: caught {_fmt(e['synthetic_caught_share'] * 100 if e['synthetic_intervals'] else None)}% of "
                      f"{e['synthetic_intervals']} synthetic anomalies, median delay {_fmt(e['synthetic_median_delay_s'])} s; "
                      f"{e['normal_events']} false events in {e['normal_seconds'] / 60:.1f} min of cross-validated normal "
                      f"footage ({_fmt(e['false_alerts_per_hour'])}/h; each fold at the threshold the other folds chose)")
-        lines.append("  top candidates by validation AUC: " + "; ".join(
-            f"{c['smoothing']} {c['weights']} k={c['k']:g}: {_fmt(c['validation_auc'], True)}" for c in res["validation_top"][:3]))
+        lines.append("  next candidates: " + "; ".join(
+            f"{c['smoothing']} {c['weights']} k={c['k']:g}: caught {_fmt(c['caught'], True)}% at {c['threshold']:g}, "
+            f"delay {_fmt(c['delay_s'])} s" for c in res["validation_top"][1:4]))
     lines.append("test (causal frame AUC/AP/EER in %, shipped smoothing):")
     lines.append(f"  {'score':<16}{'microAUC':>9}{'macroAUC':>9}{'AP':>7}{'EER':>7}")
     lines += _frame_rows(res["metrics"])
@@ -580,8 +606,10 @@ def format_table(res: dict[str, Any]) -> str:
                      + ", ".join(f"{n} {_fmt(table[n]['micro_auc'], True)}" for n in table if n not in ("ensemble_gate",))
                      + "; " + _events(table["ensemble_gate"]["events"]))
     if res["smoothing_ranking"]:
-        lines.append("smoothing candidates at the chosen weights (validation AUC -> test AUC):")
-        lines += [f"  {r['smoothing']:<44}{_fmt(r['validation_auc'], True):>6} -> {_fmt(r['test_auc'], True)}"
+        lines.append("secondary, each smoothing at the chosen weights and its own validation threshold "
+                     "(validation caught % / AUC -> test caught / AUC):")
+        lines += [f"  {r['smoothing']:<44}{_fmt(r['validation_caught'], True):>6} /{_fmt(r['validation_auc'], True):>5} -> "
+                  f"{r['test_caught']:>2} of {r['test_intervals']} /{_fmt(r['test_auc'], True):>5}"
                   for r in res["smoothing_ranking"]]
     s = res["speed"]
     lines.append(f"speed (1 thread, {s['resolution'][0]}x{s['resolution'][1]}): pipeline {s['pipeline_fps_excl_decode']:.0f} fps "

@@ -285,8 +285,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--source", action="append", help="normal footage (repeat for several clips)")
     t.add_argument("--out", type=Path, required=True, help="bundle directory or .tar.gz")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
-    t.add_argument("--folds", type=int, default=4,
-                   help="cross-validation folds that choose smoothing, weights, k and threshold (default 4)")
+    t.add_argument("--folds", type=int, default=3,
+                   help="cross-validation folds that choose smoothing, weights, k and threshold (default 3)")
     t.add_argument("--no-validate", action="store_true",
                    help="skip validation: the config's smoothing and consensus defaults, every model at its weight")
 

@@ -111,6 +111,7 @@ COARSE_SCALES = (0, 1, 2)  # finest pyramid levels offered for the half-resoluti
 _CACHE: OrderedDict[tuple[Any, ...], Motion] = OrderedDict()
 _CACHE_LOCK = threading.Lock()
 _CACHE_SIZE = 16
+_STORE = True  # False inside ``motion_cache(store=False)``: read the cache, add nothing to it
 
 
 def frame_key(frame: Frame) -> tuple[int, float, int]:
@@ -124,19 +125,21 @@ def clear_cache() -> None:
 
 
 @contextmanager
-def motion_cache(size: int) -> Iterator[None]:
+def motion_cache(size: int = 0, *, store: bool = True) -> Iterator[None]:
     """Keep up to ``size`` front-end results while inside: training fits and calibrates each model
-    in turn over the same frames, so each frame's optical flow is then paid once, not once per
-    model. About 0.2 MB per 360x240 frame; the cache shrinks back on leaving."""
-    global _CACHE_SIZE
+    in turn (and validation each fold) over the same frames, so each frame's optical flow is then
+    paid once, not once per model and fold. About 0.2 MB per 360x240 frame; the cache shrinks back
+    on leaving. ``store=False``: use what is cached but keep frames seen only once (validation's
+    synthetic clips) from pushing out the ones that come back."""
+    global _CACHE_SIZE, _STORE
     with _CACHE_LOCK:
-        before = _CACHE_SIZE
-        _CACHE_SIZE = max(before, size)
+        before, stored = _CACHE_SIZE, _STORE
+        _CACHE_SIZE, _STORE = max(before, size), store and stored
     try:
         yield
     finally:
         with _CACHE_LOCK:
-            _CACHE_SIZE = before
+            _CACHE_SIZE, _STORE = before, stored
             while len(_CACHE) > _CACHE_SIZE:
                 _CACHE.popitem(last=False)
 
@@ -179,6 +182,8 @@ class MotionFrontEnd:
         if hit is not None:
             return hit
         motion = self.compute(prev[1], gray, frame.valid)
+        if not _STORE:
+            return motion
         with _CACHE_LOCK:
             _CACHE[cache_key] = motion
             while len(_CACHE) > _CACHE_SIZE:

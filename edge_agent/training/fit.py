@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from edge_agent.pipeline.pipeline import Member
     from edge_agent.pipeline.tuning import Tuning
 
-DEFAULT_FOLDS = 4  # cross-validation folds of the training clips (validate.py)
+DEFAULT_FOLDS = 3  # cross-validation folds of the training clips (validate.py): 4 fits in all, within 10 min for Ped2's 16 clips on 2 cores
 
 Progress = Callable[[int], None]
 
@@ -134,15 +134,16 @@ def fit_bundle(camera: CameraConfig, clips: Sequence[Sequence[Frame]], out: Path
     anomalies); the choice and its validation figures go into the bundle's ``tuning``. A ``tuning``
     passed in (from a validation already run) is stored as it is."""
     skipped = None
-    if tuning is None and validate:
-        from edge_agent.training.validate import tune_camera
+    with motion_cache(sum(map(len, clips)) + 16):  # validation's folds and the final fit share each frame's flow
+        if tuning is None and validate:
+            from edge_agent.training.validate import tune_camera
 
-        try:
-            tuning = tune_camera(camera, clips, policy=policy, folds=folds, progress=progress).tuning
-        except SourceError as err:  # too little footage to validate: the config's defaults, and say so
-            skipped = f"validation skipped: {err}"
-            log.warning(skipped, extra={"camera_id": camera.id})
-    members, training = fit_members(camera, clips, policy=policy, progress=progress)
+            try:
+                tuning = tune_camera(camera, clips, policy=policy, folds=folds, progress=progress).tuning
+            except SourceError as err:  # too little footage to validate: the config's defaults, and say so
+                skipped = f"validation skipped: {err}"
+                log.warning(skipped, extra={"camera_id": camera.id})
+        members, training = fit_members(camera, clips, policy=policy, progress=progress)
     if skipped:
         training["validation"] = skipped
     return write_bundle(out, camera_id=camera.id, scene=camera.scene.value, resize=camera.resize, color=camera.color,

@@ -8,8 +8,8 @@ typical anomalies:
 
 * ``fast``: 3 s of the footage play 3x faster (every third frame; at the clip's end it plays
   back), so everything moves too fast - and, played back, against the flow;
-* ``paste``: a moving object cut out of another clip (a median-sized region that differs from
-  that clip's temporal median) crosses the frame once, rigidly, at 4x the camera's typical
+* ``paste``: a moving object cut out of another clip (a region larger than three quarters of
+  those that differ from that clip's temporal median) crosses the frame once, rigidly, at 4x the camera's typical
   object speed;
 * ``texture``: a patch of the scene that does not belong there (a crop of another clip,
   rotated and mirrored), the size of a typical object, crosses once at walking speed.
@@ -71,7 +71,7 @@ def _labels(n: int, start: int) -> np.ndarray:
 def fast(clip: Sequence[Frame]) -> Synthetic:
     n = len(clip)
     a = int(n * START_SHARE)
-    length = max(1, int(round(FAST_S / _dt(clip))))
+    length = max(1, min(n - a, int(round(FAST_S / _dt(clip)))))  # output never outlasts the clip
     order, pos, step = list(range(a)), a, FAST_STRIDE
     for _ in range(length):
         order.append(pos)
@@ -117,7 +117,7 @@ def find_donor(clip: Sequence[Frame]) -> Donor | None:
     if not found:
         return None
     found.sort(key=lambda t: t[0])
-    best = found[len(found) // 2]  # a typical object: the median-sized moving region (groups merge into big ones)
+    best = found[(3 * len(found)) // 4]  # a whole object: most moving regions are fragments of one, a few are groups
     steps = [np.hypot(b[0] - a[0], b[1] - a[1]) / 2.0 for a, b in zip(centres, centres[1:])]
     steps = [s for s in steps if s < 20]  # a jump to another object is not a speed
     speed = float(np.median(steps)) if steps else MIN_SPEED_PX
