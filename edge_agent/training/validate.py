@@ -229,8 +229,10 @@ def fixed_box(camera: CameraConfig, clips: Sequence[Sequence[Frame]]) -> CameraC
 
 def cross_validate(camera: CameraConfig, clips: Sequence[Sequence[Frame]], *, policy: Policy | None = None,
                    folds: int = 3, progress: Progress | None = None, names: Sequence[str] | None = None) -> list[Fold]:
+    from edge_agent.pipeline.build import fresh_members
     from edge_agent.training.fit import fit_members
 
+    fresh_members(camera, policy)  # a bad model param or a forbidden model fails here, naming the model
     camera = fixed_box(camera, clips)  # on the clips as given: what the final fit resolves
     clips, names = validation_clips(clips, folds, names)
     out = []
