@@ -117,3 +117,17 @@ def client_for(user) -> APIClient:  # noqa: ANN001
     client = APIClient()
     client.force_authenticate(user)
     return client
+
+
+def portal_client(user, tenant_id: int):  # noqa: ANN001, ANN201
+    """A Django test client signed in as ``user`` with ``tenant_id`` as the portal's current tenant."""
+    from django.test import Client
+
+    from tenants.middleware import SESSION_TENANT_KEY
+
+    client = Client()
+    client.force_login(user)
+    session = client.session
+    session[SESSION_TENANT_KEY] = tenant_id
+    session.save()
+    return client

@@ -22,7 +22,7 @@ from tenants.scope import tenant_scope
 from tests.bundles import create_artifact, use_tmp_bundle_storage
 from tests.compliance.consent_factory import make_consent
 from tests.compliance.exports_factory import make_dpia, make_erasure, make_export_job, make_hold, use_tmp_export_storage
-from tests.conftest import SQUARE, World, client_for
+from tests.conftest import SQUARE, World, client_for, portal_client
 
 OTHER_TENANT_ROLES = [Role.OWNER, Role.ADMIN, Role.OPERATOR, Role.COMPLIANCE_OFFICER, Role.VIEWER]
 
@@ -462,19 +462,6 @@ def test_alert_socket_answers_4404_for_other_tenants_and_other_sites_alerts_for_
 
 
 # --- portal rows: the alert pages (frontend/urls_alerts.py) ------------------------------------
-
-def portal_client(user, tenant_id: int):  # noqa: ANN001, ANN201
-    from django.test import Client
-
-    from tenants.middleware import SESSION_TENANT_KEY
-
-    client = Client()
-    client.force_login(user)
-    session = client.session
-    session[SESSION_TENANT_KEY] = tenant_id
-    session.save()
-    return client
-
 
 # (route name, method) -> the owner's positive-control body and the 2xx/3xx it expects
 PORTAL_ALERT_CONTROLS = {

@@ -7,60 +7,20 @@ screenshotted to test-artifacts/screenshots/ at 1280 and 820 px wide.
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from django.core.management import call_command
 from django.utils import timezone
 
+from tests.e2e.portal import demo_portal
+
 pytestmark = pytest.mark.django_db(transaction=True)
-
-ROOT = Path(__file__).resolve().parents[2]
-AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
-SHOTS = ROOT / "test-artifacts" / "screenshots"
-WIDTHS = (1280, 820)
-
-
-class Portal:
-    def __init__(self, page, origin: str) -> None:  # noqa: ANN001
-        self.page, self.origin = page, origin
-        self.console: list[str] = []
-        page.on("console", lambda msg: self.console.append(msg.text))
-
-    def sign_in(self, username: str) -> None:
-        self.page.goto(f"{self.origin}/login/")
-        self.page.fill("input[name=username]", username)
-        self.page.fill("input[name=password]", "vadcloud-demo")
-        self.page.click("button[type=submit]")
-        self.page.wait_for_selector("header .who")  # signed in (an operator lands on /alerts/, others on home)
-
-    def check(self, name: str) -> None:
-        """axe-core on the current page, no CSP report, and a screenshot at each width."""
-        if not AXE.exists():
-            pytest.fail(f"axe-core missing at {AXE}: run `npm ci` (make installs it)")
-        page = self.page
-        page.evaluate(AXE.read_text(encoding="utf-8"))  # evaluated over the devtools protocol: the CSP stays on
-        violations = page.evaluate("""async () => (await axe.run(document, {resultTypes: ["violations"]}))
-            .violations.filter(v => ["serious", "critical"].includes(v.impact))
-            .map(v => `${v.id} (${v.impact}): ${v.nodes.map(n => n.target.join(" ")).slice(0, 3).join(", ")}`)""")
-        assert violations == [], f"{name}: {violations}"
-        csp = [m for m in self.console if "Content Security Policy" in m or "Refused to" in m]
-        assert csp == [], f"{name}: {csp}"
-        SHOTS.mkdir(parents=True, exist_ok=True)
-        for width in WIDTHS:
-            page.set_viewport_size({"width": width, "height": 900})
-            overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
-            assert overflow <= 0, f"{name}: {overflow}px of horizontal scrolling at {width}px"
-            page.screenshot(path=str(SHOTS / f"compliance-{name}-{width}.png"), full_page=True)
-        page.set_viewport_size({"width": WIDTHS[0], "height": 900})
 
 
 @pytest.fixture
 def portal(live_server, browser_page):  # noqa: ANN001, ANN201
-    call_command("seed_demo", stdout=open(os.devnull, "w"))  # noqa: SIM115
-    return Portal(browser_page, live_server.url)
+    return demo_portal(live_server, browser_page, prefix="compliance", check_overflow=True)
 
 
 def test_officer_sees_why_face_recognition_is_off_in_chicago_and_downloads_a_dpia_pdf(portal):  # noqa: ANN001

@@ -7,40 +7,19 @@ serious or critical violation; screenshots go to test-artifacts/screenshots/htmx
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
-from django.core.management import call_command
 
 from compliance.audit import audit_record
 from compliance.models import AuditEntry
 from frontend.views_sites import AUDIT_PAGE
 from tenants.models import Site, Tenant
 from tenants.scope import tenant_scope
+from tests.e2e.portal import Portal, demo_portal
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-ROOT = Path(__file__).resolve().parents[2]
-AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
-SHOTS = ROOT / "test-artifacts" / "screenshots"
 
-
-class Portal:
-    prefix = "htmx"  # screenshots: test-artifacts/screenshots/<prefix>-<name>-<width>.png
-
-    def __init__(self, page, origin: str) -> None:  # noqa: ANN001
-        self.page, self.origin = page, origin
-        self.console: list[str] = []
-        page.on("console", lambda msg: self.console.append(msg.text))
-
-    def sign_in(self, username: str) -> None:
-        self.page.goto(f"{self.origin}/login/")
-        self.page.fill("input[name=username]", username)
-        self.page.fill("input[name=password]", "vadcloud-demo")
-        self.page.click("button[type=submit]")
-        self.page.wait_for_selector("header .who")
-
+class HtmxPortal(Portal):
     def mark(self) -> None:
         """Tag the document: a full page load would lose the tag, an htmx swap keeps it."""
         self.page.evaluate("document.documentElement.dataset.htmxTest = 'same-page'")
@@ -48,29 +27,10 @@ class Portal:
     def same_page(self) -> bool:
         return self.page.evaluate("document.documentElement.dataset.htmxTest") == "same-page"
 
-    def check(self, name: str) -> None:
-        if not AXE.exists():
-            pytest.fail(f"axe-core missing at {AXE}: run `npm ci` (make installs it)")
-        page = self.page
-        page.evaluate(AXE.read_text(encoding="utf-8"))  # over the devtools protocol: the CSP stays on
-        violations = page.evaluate("""async () => (await axe.run(document, {resultTypes: ["violations"]}))
-            .violations.filter(v => ["serious", "critical"].includes(v.impact))
-            .map(v => `${v.id} (${v.impact}): ${v.nodes.map(n => n.target.join(" ")).slice(0, 3).join(", ")}`)""")
-        assert violations == [], f"{name}: {violations}"
-        csp = [m for m in self.console if "Content Security Policy" in m or "Refused to" in m]
-        assert csp == [], f"{name}: {csp}"
-        SHOTS.mkdir(parents=True, exist_ok=True)
-        for width in (1280, 820):
-            page.set_viewport_size({"width": width, "height": 900})
-            page.screenshot(path=str(SHOTS / f"{self.prefix}-{name}-{width}.png"), full_page=True)
-        page.set_viewport_size({"width": 1280, "height": 900})
-
 
 @pytest.fixture
 def portal(live_server, browser_page):  # noqa: ANN001, ANN201
-    call_command("seed_demo", stdout=open(os.devnull, "w"))  # noqa: SIM115
-    browser_page.set_viewport_size({"width": 1280, "height": 900})
-    return Portal(browser_page, live_server.url)
+    return demo_portal(live_server, browser_page, HtmxPortal, prefix="htmx")
 
 
 def test_filtering_the_alert_wall_swaps_the_list_without_a_page_load(portal):  # noqa: ANN001

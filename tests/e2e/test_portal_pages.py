@@ -6,35 +6,18 @@ screenshotted to test-artifacts/screenshots/pages-*.png at 1280 and 820 px.
 
 from __future__ import annotations
 
-import os
-
 import pytest
-from django.core.management import call_command
 
 from tenants.models import Membership, Role, Tenant
 from tenants.scope import tenant_scope
-from tests.e2e.test_portal_htmx import Portal
+from tests.e2e.portal import demo_portal
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-class Pages(Portal):
-    prefix = "pages"
-
-    def check(self, name: str) -> None:
-        super().check(name)
-        for width in (1280, 820):
-            self.page.set_viewport_size({"width": width, "height": 900})
-            overflow = self.page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
-            assert overflow <= 0, f"{name}: {overflow}px of horizontal scrolling at {width}px"
-        self.page.set_viewport_size({"width": 1280, "height": 900})
-
-
 @pytest.fixture
 def pages(live_server, browser_page):  # noqa: ANN001, ANN201
-    call_command("seed_demo", stdout=open(os.devnull, "w"))  # noqa: SIM115
-    browser_page.set_viewport_size({"width": 1280, "height": 900})
-    return Pages(browser_page, live_server.url)
+    return demo_portal(live_server, browser_page, prefix="pages", check_overflow=True)
 
 
 def test_login_home_with_tenant_switcher_and_tokens_pages(pages):  # noqa: ANN001

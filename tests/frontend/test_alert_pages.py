@@ -8,20 +8,11 @@ import pytest
 from django.test import Client
 
 from detection.models import FALSE_ALARM_REASONS, Alert, AlertStatus, ReasonCode, is_false_alarm
-from tenants.middleware import SESSION_TENANT_KEY
 from tenants.scope import tenant_scope
 from tests.conftest import client_for
+from tests.conftest import portal_client as portal
 
 pytestmark = pytest.mark.django_db
-
-
-def portal(user, tenant_id: int) -> Client:  # noqa: ANN001
-    client = Client()
-    client.force_login(user)
-    session = client.session
-    session[SESSION_TENANT_KEY] = tenant_id
-    session.save()
-    return client
 
 
 def alert_row(world, alert_id: int) -> Alert:  # noqa: ANN001

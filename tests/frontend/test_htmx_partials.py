@@ -13,21 +13,12 @@ from django.test import Client
 from compliance.audit import audit_record
 from compliance.models import AuditEntry
 from frontend.views_sites import AUDIT_PAGE
-from tenants.middleware import SESSION_TENANT_KEY
 from tenants.scope import tenant_scope
+from tests.conftest import portal_client as portal
 
 pytestmark = pytest.mark.django_db
 
 HX = {"HTTP_HX_REQUEST": "true"}
-
-
-def portal(user, tenant_id: int) -> Client:  # noqa: ANN001
-    client = Client()
-    client.force_login(user)
-    session = client.session
-    session[SESSION_TENANT_KEY] = tenant_id
-    session.save()
-    return client
 
 
 def seqs(html: str) -> list[int]:
