@@ -512,19 +512,6 @@ def test_portal_alert_pages_are_404_for_another_tenant_and_another_site_and_work
 
 # --- portal rows: the sites and compliance pages (frontend/urls_sites.py) -------------------------
 
-def _session_client(user, tenant_id: int):  # noqa: ANN001, ANN202
-    from django.test import Client
-
-    from tenants.middleware import SESSION_TENANT_KEY
-
-    client = Client()
-    client.force_login(user)
-    session = client.session
-    session[SESSION_TENANT_KEY] = tenant_id
-    session.save()
-    return client
-
-
 # route name -> (method, the owner's positive-control body, the status it expects, the victim's kind)
 PORTAL_SITES_CONTROLS = {
     "portal-site-detail": ("get", {}, 200, "site"),
@@ -553,11 +540,11 @@ def test_portal_site_and_compliance_pages_are_404_for_every_role_of_another_tena
         method, body, expected, kind = PORTAL_SITES_CONTROLS[name]
         url = "/" + re.sub(r"<int:\w+>", str(targets[kind]), raw)
         for user in outsiders:
-            response = getattr(_session_client(user, globex.tenant.id), method)(url, body)
+            response = getattr(portal_client(user, globex.tenant.id), method)(url, body)
             assert response.status_code == 404, (method, url, user.username, response.status_code)
             refused += 1
         with transaction.atomic():
-            response = getattr(_session_client(acme.users["owen"], acme.tenant.id), method)(url, body)
+            response = getattr(portal_client(acme.users["owen"], acme.tenant.id), method)(url, body)
             assert response.status_code == expected, (method, url, response.status_code, response.content[:300])
             controls += 1
             transaction.set_rollback(True)
@@ -573,7 +560,7 @@ def test_portal_site_page_is_404_for_a_member_limited_to_another_site(acme):  # 
     with tenant_scope(acme.tenant.id):
         limited = acme.add("hq-only", Role.OPERATOR, all_sites=False)
         assign_perm("tenants.view_site", limited, acme.site)
-    client = _session_client(limited, acme.tenant.id)
+    client = portal_client(limited, acme.tenant.id)
     assert client.get(f"/sites/{acme.other_site.id}/").status_code == 404
     assert client.get(f"/sites/{acme.site.id}/").status_code == 200
 
@@ -607,14 +594,14 @@ def test_portal_member_pages_are_404_for_another_tenants_managers_and_work_for_t
         url = "/" + re.sub(r"<int:\w+>", str(targets[kind]), raw)
         missing = "/" + re.sub(r"<int:\w+>", "999999", raw)
         for user in outsiders:
-            client = _session_client(user, globex.tenant.id)
+            client = portal_client(user, globex.tenant.id)
             status = client.post(url, body).status_code
             manager = user.username.endswith((Role.OWNER, Role.ADMIN))
             assert status == (404 if manager else 403), (url, user.username, status)
             assert client.post(missing, body).status_code == status  # same answer as for no such id
             refused += 1
         with transaction.atomic():
-            response = _session_client(acme.users["owen"], acme.tenant.id).post(url, body)
+            response = portal_client(acme.users["owen"], acme.tenant.id).post(url, body)
             assert response.status_code == expected, (url, response.status_code, response.content[:300])
             controls += 1
             transaction.set_rollback(True)
