@@ -101,6 +101,29 @@ def to_frames(frames: Sequence[SimFrame]) -> list[Frame]:
     return [Frame(f.index, f.ts, f.image) for f in frames]
 
 
+def write_sim_dataset(root: Path, *, train: int, train_frames: int, test: int, test_frames: int, warmup_s: float,
+                      gap_s: tuple[float, float], shuffle_seed: int | None = None) -> dict[str, str]:
+    """Simulator footage laid out like UCSD Ped2 (normal training clips, test clips with fast
+    objects and their frame labels, shuffled per clip with ``shuffle_seed``); returns the labels."""
+    import json
+    import random
+
+    from edge_agent.sim import write_folder
+
+    for i in range(train):
+        write_folder(root / "training" / "frames" / f"{i + 1:02d}", render(train_frames, seed=40 + i, normal_only=True))
+    labels = {}
+    for i in range(test):
+        frames = render(test_frames, seed=60 + i, kinds=("fast",), warmup_s=warmup_s, gap_s=gap_s)
+        write_folder(root / "testing" / "frames" / f"{i + 1:02d}", frames)
+        text = ["1" if f.anomaly else "0" for f in frames]
+        if shuffle_seed is not None:
+            random.Random(shuffle_seed + i).shuffle(text)
+        labels[f"{i + 1:02d}"] = "".join(text)
+    (root / "test_frame_labels.json").write_text(json.dumps({"clips": labels}))
+    return labels
+
+
 @pytest.fixture(scope="session")
 def normal_sim() -> list[SimFrame]:
     return render(300, seed=11, normal_only=True)

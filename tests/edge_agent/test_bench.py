@@ -13,6 +13,8 @@ from edge_agent.bench import main, parse_weights
 from edge_agent.errors import EdgeError
 from edge_agent.training.validate import gate_levels
 
+from .conftest import write_sim_dataset
+
 PED2 = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "ucsd_ped2"
 
 
@@ -102,17 +104,8 @@ def test_bench_on_a_tiny_ped2_subset_writes_results(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_bench_runs_on_any_folder_laid_out_like_ped2(tmp_path: Path) -> None:
     """Simulator footage in the Ped2 layout: the bench needs no Ped2 and finds the fast objects."""
-    from edge_agent.sim import render, write_folder
-
     root = tmp_path / "sim"
-    for i in range(6):
-        write_folder(root / "training" / "frames" / f"{i + 1:02d}", render(100, seed=40 + i, normal_only=True))
-    labels = {}
-    for i in range(2):
-        frames = render(200, seed=60 + i, kinds=("fast",), warmup_s=3.0, gap_s=(4.0, 6.0))
-        write_folder(root / "testing" / "frames" / f"{i + 1:02d}", frames)
-        labels[f"{i + 1:02d}"] = "".join("1" if f.anomaly else "0" for f in frames)
-    (root / "test_frame_labels.json").write_text(json.dumps({"clips": labels}))
+    labels = write_sim_dataset(root, train=6, train_frames=100, test=2, test_frames=200, warmup_s=3.0, gap_s=(4.0, 6.0))
     out = tmp_path / "bench"
     assert main(["--dataset", str(root), "--out", str(out), "--epochs", "1", "--folds", "3", "--speed-frames", "20",
                  "--no-plots"]) == 0

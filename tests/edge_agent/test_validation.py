@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import random
 from pathlib import Path
 
 import numpy as np
@@ -20,12 +19,12 @@ from edge_agent.pipeline.build import build_pipeline
 from edge_agent.pipeline.consensus import KofN
 from edge_agent.pipeline.smoothing import Ema, Smoother
 from edge_agent.pipeline.sources import RawFrame
-from edge_agent.sim import render, write_folder
+from edge_agent.sim import render
 from edge_agent.training.fit import fit_bundle
 from edge_agent.training.synthetic import synthesize
 from edge_agent.training.validate import gate_levels, validation_clips
 
-from .conftest import to_frames
+from .conftest import to_frames, write_sim_dataset
 
 
 # ---------------------------------------------------------------- smoothing
@@ -146,20 +145,6 @@ def test_no_score_for_frame_t_depends_on_later_frames(tuned_bundle: Path) -> Non
 
 
 # ---------------------------------------------------------------- the bench cannot see the test labels
-def _sim_dataset(root: Path, labels_seed: int | None) -> None:
-    for i in range(4):
-        write_folder(root / "training" / "frames" / f"{i + 1:02d}", render(70, seed=40 + i, normal_only=True))
-    labels = {}
-    for i in range(2):
-        frames = render(80, seed=60 + i, kinds=("fast",), warmup_s=2.0, gap_s=(3.0, 4.0))
-        write_folder(root / "testing" / "frames" / f"{i + 1:02d}", frames)
-        text = ["1" if f.anomaly else "0" for f in frames]
-        if labels_seed is not None:
-            random.Random(labels_seed + i).shuffle(text)
-        labels[f"{i + 1:02d}"] = "".join(text)
-    (root / "test_frame_labels.json").write_text(json.dumps({"clips": labels}))
-
-
 def _fitted(out: Path) -> dict[str, object]:
     res = json.loads((out / "results.json").read_text())
     manifest = json.loads((out / "bundle" / "manifest.json").read_text())
@@ -177,7 +162,8 @@ def test_shuffling_the_test_labels_changes_no_fitted_or_chosen_value(tmp_path: P
     runs = {}
     for name, seed in (("true", None), ("shuffled", 7)):
         root = tmp_path / name
-        _sim_dataset(root, seed)
+        write_sim_dataset(root, train=4, train_frames=70, test=2, test_frames=80, warmup_s=2.0, gap_s=(3.0, 4.0),
+                          shuffle_seed=seed)
         out = tmp_path / f"out-{name}"
         assert bench_main(["--dataset", str(root), "--out", str(out), "--folds", "2", "--epochs", "1",
                            "--speed-frames", "10", "--no-plots"]) == 0
