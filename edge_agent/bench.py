@@ -169,8 +169,7 @@ def run_clip(pipeline: Pipeline, clip: Clip) -> ClipRun:
         alert.append(open_)
         if msg is not None and msg.type == "event_close":
             open_ = False
-    end = pipeline.events.close(pipeline.last_ts)  # the source ended: as `vad-edge run` does
-    del end
+    pipeline.events.close(pipeline.last_ts)  # the source ended: an open event ends, as in `vad-edge run`
     calibrated = {n: np.nan_to_num(np.asarray([cals[n](r[n].raw) if cals[n] is not None else r[n].raw for r in raws]))
                   for n in names}
     return ClipRun(clip.name, clip.ts, raws, calibrated, np.asarray(latency), clip.labels,
