@@ -51,7 +51,8 @@ from edge_agent.models.base import Frame
 from edge_agent.models.flow import COARSE_SCALES, PRESETS, clear_cache, motion_cache
 from edge_agent.config import Smoothing
 from edge_agent.models.base import ModelScore
-from edge_agent.pipeline.pipeline import Member, Pipeline, fuse
+from edge_agent.pipeline.pipeline import Member, Pipeline
+from edge_agent.pipeline.tuning import with_settings
 from edge_agent.pipeline.preprocess import Preprocess
 from edge_agent.pipeline.sources import IMAGE_SUFFIXES, RawFrame
 from edge_agent.training.fit import DEFAULT_FOLDS
@@ -185,20 +186,15 @@ def levels(run: ClipRun, weights: dict[str, float], k: float) -> np.ndarray:
 def replayed(camera: CameraConfig, every: Sequence[Member], runs: Sequence[ClipRun], smoothing: Smoothing,
              weights: dict[str, float], k: float, threshold: float) -> list[ClipRun]:
     """The recorded model scores of ``runs`` through ``Pipeline.decide`` with other settings."""
-    cam = camera.model_copy(update={"smoothing": smoothing,
-                                    "consensus": camera.consensus.model_copy(update={"k": k, "threshold": threshold})})
-    members = [Member(m.name, m.model, m.calibrator, weights.get(m.name, m.weight)) for m in every
-               if not (m.votes and weights.get(m.name, 1.0) <= 0)]
+    cam, members = with_settings(camera, every, smoothing=smoothing, weights=weights, k=k, threshold=threshold)
     p = Pipeline(cam, members)
+    names = list(p.weights)
     out = []
     for r in runs:
         rec = Recorded(0, r.name, "test", r.ts, r.raw, r.labels if r.labels is not None else np.zeros(len(r.ts), bool))
-        mat, alert = replay(cam, members, rec, p)
-        names = list(p.weights)
+        mat, fused, alert = replay(cam, members, rec, p)
         out.append(ClipRun(r.name, r.ts, r.raw, r.calibrated, r.latency_s, r.labels,
-                           {n: mat[:, i] for i, n in enumerate(names)},
-                           np.array([fuse({n: mat[j, i] for i, n in enumerate(names)}, p.weights) for j in range(len(mat))]),
-                           alert, len(M.intervals(alert))))
+                           {n: mat[:, i] for i, n in enumerate(names)}, fused, alert, len(M.intervals(alert))))
     return out
 
 

@@ -37,28 +37,34 @@ def parse_tuning(data: dict[str, Any] | None, label: str = "bundle") -> Tuning |
         raise BundleError(f"{label}: tuning in the manifest is invalid: {err}") from err
 
 
+def with_settings(camera: CameraConfig, members: Sequence[Member], *, smoothing: Smoothing | None = None,
+                  weights: dict[str, float] | None = None, k: float | None = None, threshold: float | None = None
+                  ) -> tuple[CameraConfig, list[Member]]:
+    """The camera config and members with these settings in force (None keeps the camera's own).
+    A voting model named in ``weights`` takes that weight; weight 0 leaves it out (not even run)."""
+    update: dict[str, Any] = {}
+    if smoothing is not None:
+        update["smoothing"] = smoothing
+    consensus = {key: v for key, v in (("threshold", threshold), ("k", k)) if v is not None}
+    if consensus:
+        update["consensus"] = camera.consensus.model_copy(update=consensus)
+    out = []
+    for m in members:
+        if weights is not None and m.votes and m.name in weights:
+            if weights[m.name] <= 0:
+                continue
+            m = Member(m.name, m.model, m.calibrator, weights[m.name])
+        out.append(m)
+    return (camera.model_copy(update=update) if update else camera), out
+
+
 def apply_tuning(camera: CameraConfig, members: Sequence[Member], tuning: Tuning | None
                  ) -> tuple[CameraConfig, list[Member]]:
     """The camera config and members with ``tuning`` applied where the config does not say otherwise."""
     if tuning is None:
         return camera, list(members)
-    update: dict[str, Any] = {}
-    if "smoothing" not in camera.model_fields_set:
-        update["smoothing"] = tuning.smoothing
     explicit = camera.consensus.model_fields_set if "consensus" in camera.model_fields_set else set()
-    consensus: dict[str, Any] = {}
-    if "threshold" not in explicit:
-        consensus["threshold"] = tuning.threshold
-    if "k" not in explicit:
-        consensus["k"] = tuning.k
-    if consensus:
-        update["consensus"] = camera.consensus.model_copy(update=consensus)
-    out = []
-    for m in members:
-        if m.votes and m.name in tuning.weights:
-            w = tuning.weights[m.name]
-            if w <= 0:
-                continue  # validation found it does not help on this camera: not run at all
-            m = Member(m.name, m.model, m.calibrator, w)
-        out.append(m)
-    return camera.model_copy(update=update), out
+    return with_settings(camera, members,
+                         smoothing=None if "smoothing" in camera.model_fields_set else tuning.smoothing,
+                         weights=tuning.weights, k=None if "k" in explicit else tuning.k,
+                         threshold=None if "threshold" in explicit else tuning.threshold)

@@ -49,7 +49,7 @@ from edge_agent.errors import SourceError
 from edge_agent.models.base import Frame, ModelScore
 from edge_agent.models.flow import motion_cache, resolve_box
 from edge_agent.pipeline.pipeline import Member, Pipeline, ScoreModels
-from edge_agent.pipeline.tuning import Tuning
+from edge_agent.pipeline.tuning import Tuning, with_settings
 from edge_agent.training.synthetic import synthesize
 
 log = logging.getLogger(__name__)
@@ -156,13 +156,14 @@ def record(members: Sequence[Member], frames: Sequence[Frame]) -> list[dict[str,
 
 
 def replay(camera: CameraConfig, members: Sequence[Member], clip: Recorded, pipeline: Pipeline | None = None
-           ) -> tuple[np.ndarray, np.ndarray]:
-    """(smoothed scores, frames x voting models; alert mask from the event builder's open/close)."""
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(smoothed scores, frames x voting models; the pipeline's fused score; alert mask from the
+    event builder's open/close)."""
     p = pipeline or Pipeline(camera, members)
     p.reset()
     names = list(p.weights)
     running = [m.name for m in p.members]
-    rows, alert, open_ = [], [], False
+    rows, fused, alert, open_ = [], [], [], False
     for i, (t, recorded) in enumerate(zip(clip.ts, clip.raw, strict=True)):
         raw = {n: recorded[n] for n in running}  # the recording may hold models this pipeline leaves out
         msg = p.decide(i, float(t), raw, wall=float(t))
@@ -174,7 +175,9 @@ def replay(camera: CameraConfig, members: Sequence[Member], clip: Recorded, pipe
         snap = p.last_snapshot
         assert snap is not None
         rows.append([snap.scores[n] for n in names])
-    return np.asarray(rows, np.float64).reshape(len(rows), len(names)), np.asarray(alert, bool)
+        fused.append(snap.fused)
+    return (np.asarray(rows, np.float64).reshape(len(rows), len(names)), np.asarray(fused, np.float64),
+            np.asarray(alert, bool))
 
 
 def _folds(n: int, folds: int) -> list[list[int]]:
@@ -349,23 +352,17 @@ def threshold_rule(levels: Sequence[np.ndarray]) -> float:
     return next((t for t in THRESHOLDS if t > top), THRESHOLDS[-1])
 
 
-def tuned_camera(camera: CameraConfig, members: Sequence[Member], tuning: Tuning) -> tuple[CameraConfig, list[Member]]:
-    from edge_agent.pipeline.tuning import apply_tuning
-
-    return apply_tuning(camera.model_copy(update={"smoothing": tuning.smoothing}), members, tuning)
-
-
 def event_figures(camera: CameraConfig, folds: Sequence[Fold], tuning: Tuning,
                   thresholds: dict[int, float] | None = None) -> dict[str, Any]:
     """Events of ``tuning`` replayed on every fold (fold f at ``thresholds[f]`` when given)."""
     normal_alerts, normal_s, parts = 0, 0.0, []
     for f, fold in enumerate(folds):
-        t = tuning if thresholds is None else tuning.model_copy(update={"threshold": thresholds[f]})
-        cam, members = tuned_camera(camera, fold.members, t)
-        cam = cam.model_copy(update={"consensus": cam.consensus.model_copy(update={"threshold": t.threshold, "k": t.k})})
+        threshold = tuning.threshold if thresholds is None else thresholds[f]
+        cam, members = with_settings(camera, fold.members, smoothing=tuning.smoothing, weights=tuning.weights,
+                                     k=tuning.k, threshold=threshold)
         pipeline = Pipeline(cam, members)
         for rec in fold.clips:
-            alert = replay(cam, members, rec, pipeline)[1]
+            alert = replay(cam, members, rec, pipeline)[2]
             if rec.kind == "normal":
                 normal_alerts += len(M.intervals(alert))
                 normal_s += float(rec.ts[-1] - rec.ts[0]) + (float(rec.ts[1] - rec.ts[0]) if len(rec.ts) > 1 else 0.0)
