@@ -98,6 +98,7 @@ class Candidate:
     caught: float = float("nan")  # share of synthetic anomalies whose level reaches ``threshold``
     delay_s: float = float("nan")  # their median time from onset to that
     auc_by_kind: dict[str, float] = field(default_factory=dict)
+    normal_by_fold: dict[int, np.ndarray] = field(default_factory=dict)  # each fold's normal-frame levels
 
     @property
     def models(self) -> int:
@@ -315,6 +316,7 @@ def evaluate_candidates(camera: CameraConfig, folds: Sequence[Fold]) -> list[Can
         onsets = [(bounds[j] + a, bounds[j] + b, c.ts[a]) for j, c in enumerate(clips) if c.kind != "normal"
                   for a, b in M.intervals(c.labels)]
         all_ts = np.concatenate([c.ts for c in clips])
+        fold_of = np.concatenate([[c.fold] * len(c.labels) for c in clips])
         for weights, k in grid:
             cols = [i for i, n in enumerate(names) if weights[n] > 0]
             level = gate_levels(mat[:, cols], [weights[names[i]] for i in cols], k)
@@ -328,21 +330,8 @@ def evaluate_candidates(camera: CameraConfig, folds: Sequence[Fold]) -> list[Can
                        for kind in sorted(set(kinds) - {"normal"})}
             out.append(Candidate(smoothing, weights, k, _auc(labels, level), _auc(labels[keep_early], level[keep_early]),
                                  threshold, len(delays) / max(1, len(onsets)),
-                                 float(np.median(delays)) if delays else float("nan"), by_kind))
-    return out
-
-
-def normal_levels(camera: CameraConfig, folds: Sequence[Fold], c: Candidate) -> dict[int, list[np.ndarray]]:
-    cam = camera.model_copy(update={"smoothing": c.smoothing})
-    names = [m.name for m in folds[0].members if m.votes]
-    cols = [i for i, n in enumerate(names) if c.weights[n] > 0]
-    out: dict[int, list[np.ndarray]] = {}
-    for f, fold in enumerate(folds):
-        pipeline = Pipeline(cam, fold.members)
-        for rec in fold.clips:
-            if rec.kind == "normal":
-                mat = replay(cam, fold.members, rec, pipeline)[0]
-                out.setdefault(f, []).append(gate_levels(mat[:, cols], [c.weights[names[i]] for i in cols], c.k))
+                                 float(np.median(delays)) if delays else float("nan"), by_kind,
+                                 {f: level[normal & (fold_of == f)] for f in range(len(folds))}))
     return out
 
 
@@ -377,8 +366,7 @@ def event_figures(camera: CameraConfig, folds: Sequence[Fold], tuning: Tuning,
 def choose(camera: CameraConfig, folds: Sequence[Fold]) -> tuple[Tuning, list[Candidate]]:
     candidates = evaluate_candidates(camera, folds)
     best = max(candidates, key=Candidate.key)
-    levels = normal_levels(camera, folds, best)
-    per_fold = {f: threshold_rule([x for g, ls in levels.items() if g != f for x in ls]) for f in range(len(folds))}
+    per_fold = {f: threshold_rule([x for g, x in best.normal_by_fold.items() if g != f]) for f in range(len(folds))}
     names = list(best.weights)
     singles = [c for c in candidates if c.smoothing == best.smoothing and c.models == 1]
     best_single = {n: max((c for c in singles if c.weights[n] > 0), key=Candidate.key) for n in names}
