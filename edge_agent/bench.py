@@ -45,7 +45,7 @@ import cv2
 import numpy as np
 
 from edge_agent import metrics as M
-from edge_agent.config import CameraConfig
+from edge_agent.config import DEFAULT_MODELS, CameraConfig, SceneClass
 from edge_agent.errors import EdgeError, SourceError
 from edge_agent.models.base import Frame
 from edge_agent.models.flow import COARSE_SCALES, PRESETS, clear_cache, motion_cache
@@ -69,6 +69,7 @@ from edge_agent.training.validate import (
 
 DEFAULT_DATASET = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "ucsd_ped2"
 LABELS_FILE = "test_frame_labels.json"
+BENCH_MODELS = DEFAULT_MODELS[SceneClass.OUTDOOR]  # the models `vad-edge train --scene outdoor` fits
 
 
 # ---------------------------------------------------------------- data
@@ -336,8 +337,8 @@ def parse_weights(text: str) -> dict[str, float]:
             w = float(value)
         except ValueError:
             w = float("nan")
-        if not sep or name not in ("flow", "objects", "autoencoder") or not w > 0:
-            raise EdgeError(f"--weights entry {part!r} must be name=w with w > 0 and name in [autoencoder, flow, objects]")
+        if not sep or name not in BENCH_MODELS or not w > 0:
+            raise EdgeError(f"--weights entry {part!r} must be name=w with w > 0 and name in [{', '.join(sorted(BENCH_MODELS))}]")
         out[name] = w
     if not out:
         raise EdgeError(f"--weights {text!r} names no model")

@@ -109,6 +109,10 @@ class AutoencoderModel(_ModelBase):
     type: Literal["autoencoder"]
 
 
+class AppearanceModel(_ModelBase):
+    type: Literal["appearance"]
+
+
 class HogPersonModel(_ModelBase):
     type: Literal["hog_person"]
     hit_threshold: float = 0.0
@@ -154,7 +158,7 @@ class PluginModel(_ModelBase):
 
 
 _BUILTIN_CONFIGS: tuple[type[_ModelBase], ...] = (
-    FlowModel, ObjectsModel, AutoencoderModel, HogPersonModel, YoloOnnxModel, ClipOnnxModel, FaceHaarModel,
+    FlowModel, ObjectsModel, AutoencoderModel, AppearanceModel, HogPersonModel, YoloOnnxModel, ClipOnnxModel, FaceHaarModel,
     FaceRecognitionModel, ZoneRulesModel,
 )
 BUILTIN_MODEL_TYPES: frozenset[str] = frozenset(get_args(c.model_fields["type"].annotation)[0] for c in _BUILTIN_CONFIGS)
@@ -169,7 +173,8 @@ def _model_tag(value: Any) -> str | None:
 
 ModelConfig = Annotated[
     Annotated[FlowModel, Tag("flow")] | Annotated[ObjectsModel, Tag("objects")]
-    | Annotated[AutoencoderModel, Tag("autoencoder")] | Annotated[HogPersonModel, Tag("hog_person")]
+    | Annotated[AutoencoderModel, Tag("autoencoder")] | Annotated[AppearanceModel, Tag("appearance")]
+    | Annotated[HogPersonModel, Tag("hog_person")]
     | Annotated[YoloOnnxModel, Tag("yolo_onnx")] | Annotated[ClipOnnxModel, Tag("clip_onnx")]
     | Annotated[FaceHaarModel, Tag("face_haar")] | Annotated[FaceRecognitionModel, Tag("face_recognition_onnx")]
     | Annotated[ZoneRulesModel, Tag("zone_rules")] | Annotated[PluginModel, Tag("plugin")],
@@ -178,14 +183,15 @@ ModelConfig = Annotated[
 ]
 
 DEFAULT_MODELS: dict[SceneClass, tuple[str, ...]] = {
-    SceneClass.INDOOR: ("flow", "objects", "autoencoder"),
-    SceneClass.OUTDOOR: ("flow", "objects", "autoencoder"),
-    SceneClass.PARKING: ("flow", "objects", "autoencoder", "zone_rules"),
-    SceneClass.RETAIL: ("flow", "objects", "autoencoder", "zone_rules"),
+    SceneClass.INDOOR: ("flow", "objects", "autoencoder", "appearance"),
+    SceneClass.OUTDOOR: ("flow", "objects", "autoencoder", "appearance"),
+    SceneClass.PARKING: ("flow", "objects", "autoencoder", "appearance", "zone_rules"),
+    SceneClass.RETAIL: ("flow", "objects", "autoencoder", "appearance", "zone_rules"),
 }
 
 _SIMPLE_TYPES: dict[str, type[_ModelBase]] = {
-    "flow": FlowModel, "objects": ObjectsModel, "autoencoder": AutoencoderModel, "zone_rules": ZoneRulesModel,
+    "flow": FlowModel, "objects": ObjectsModel, "autoencoder": AutoencoderModel, "appearance": AppearanceModel,
+    "zone_rules": ZoneRulesModel,
 }
 
 

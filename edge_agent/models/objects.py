@@ -1,11 +1,17 @@
 """Object-level model (``type: objects``): kNN distance of moving objects to a bank of normal ones.
 
 Objects are the motion front end's candidates (``models/flow.py``): the strongest moving regions
-of the frame, each refined with full-resolution flow. Per object the features are its image row
-(perspective: far objects are small and slow), speed, velocity (dx, dy), the height, width
-and area of its moving region, and how rigidly it moves (``coherence`` and ``spread`` of its flow
-vectors, see ``Candidate``): a bicycle ridden at walking speed is as fast as a walker but moves
-as one piece, while a walker's limbs swing against the torso.
+of the frame, each refined with full-resolution flow. Per object the features are its image row,
+speed, velocity (dx, dy), the height, width and area of its moving region, and how rigidly it
+moves (``coherence`` and ``spread`` of its flow vectors, see ``Candidate``): a bicycle ridden at
+walking speed is as fast as a walker but moves as one piece, while a walker's limbs swing against
+the torso.
+
+Sizes and speeds are perspective-aware: ``fit`` learns the expected object height at each image
+row from the camera's normal objects (:class:`~edge_agent.models.perspective.Perspective`) and
+divides speed, velocity, height, width and the side of the area by it, so they are in "object
+heights" (per flow gap) wherever the object is: a cyclist far away and one close by look alike,
+and neither looks like a walker.
 
 Objects are tracked over frames (:class:`ObjectTracker`: each track's position is predicted from
 its velocity, and each object joins the nearest prediction within one object size), and an
@@ -34,10 +40,13 @@ from edge_agent._compat import Self
 from edge_agent.errors import ConfigError, ModelFileError, NotFitted
 from edge_agent.models.base import AnomalyModel, Capability, Evidence, Frame, ModelScore, ProgressFn, param
 from edge_agent.models.flow import Candidate, MotionFrontEnd, check_motion_params, motion_settings, resolve_box
+from edge_agent.models.perspective import Perspective
 from edge_agent.models.registry import register
 
 BANK_FILE = "objects_bank.npz"
 FEATURES = ("row", "speed", "dx", "dy", "height", "width", "area", "coherence", "spread")
+SCALED = np.array([1, 2, 3, 4, 5, 6])  # the FEATURES in pixels: divided by the expected height at the object's row
+ROW, HEIGHT = 0, 4
 
 
 def object_features(c: Candidate, shape: tuple[int, int]) -> np.ndarray:
@@ -123,7 +132,7 @@ class ObjectsModel(AnomalyModel):
     """kNN over per-object motion/size features against the camera's normal objects."""
 
     type_key = "objects"
-    version = "3"  # 2: per-frame features; 3: features averaged over tracks
+    version = "4"  # 2: per-frame features; 3: features averaged over tracks; 4: perspective-aware sizes and speeds
     capabilities = frozenset({Capability.OBJECTS, Capability.MOTION})
 
     def __init__(self, **params: Any) -> None:
@@ -139,6 +148,7 @@ class ObjectsModel(AnomalyModel):
         self.mean: np.ndarray | None = None
         self.std: np.ndarray | None = None
         self.bank: np.ndarray | None = None  # standardised features
+        self.perspective: Perspective | None = None
         self.front: MotionFrontEnd | None = None
         self.tracker: ObjectTracker | None = None
         if self.box is not None:
@@ -177,12 +187,21 @@ class ObjectsModel(AnomalyModel):
             raise ConfigError("objects: no moving objects in the normal footage; cannot learn a bank "
                               "(check the ROI, or drop this model for a static scene)")
         x = np.stack(feats)
+        self.perspective = Perspective.fit(x[:, ROW], x[:, HEIGHT])
+        x = self._unproject(x)
         self.mean = x.mean(0)
         self.std = x.std(0) + 1e-6
         z = (x - self.mean) / self.std
         if len(z) > self.bank_size:
             z = z[np.random.default_rng(self.seed).choice(len(z), self.bank_size, replace=False)]
         self.bank = z.astype(np.float32)
+
+    def _unproject(self, x: np.ndarray) -> np.ndarray:
+        """Features with the pixel ones divided by the expected object height at each object's row."""
+        assert self.perspective is not None
+        out = x.astype(np.float32, copy=True)
+        out[:, SCALED] /= self.perspective.height(x[:, ROW])[:, None].astype(np.float32)
+        return out
 
     def reset(self) -> None:
         if self.front is not None:
@@ -191,12 +210,12 @@ class ObjectsModel(AnomalyModel):
             self.tracker.reset()
 
     def score(self, frame: Frame) -> ModelScore:
-        if self.front is None or self.bank is None or self.mean is None or self.std is None:
+        if self.front is None or self.bank is None or self.mean is None or self.std is None or self.perspective is None:
             raise NotFitted(f"model {self.type_key!r} must be fitted (or loaded from a bundle) before score()")
         objects, x, tracks = self._tracked(frame)
         if not objects:
             return ModelScore(raw=0.0)
-        z = ((x - self.mean) / self.std).astype(np.float32)
+        z = ((self._unproject(x) - self.mean) / self.std).astype(np.float32)
         dist, nearest = nearest_distances(z, self.bank, self.k)
         i = int(np.argmax(dist))
         c = objects[i]
@@ -212,16 +231,17 @@ class ObjectsModel(AnomalyModel):
         return tuple(ev)
 
     def save(self, directory: Path) -> dict[str, Any]:
-        if self.bank is None or self.mean is None or self.std is None or self.box is None:
+        if self.bank is None or self.mean is None or self.std is None or self.box is None or self.perspective is None:
             raise NotFitted(f"model {self.type_key!r} must be fitted before save()")
         with open(directory / BANK_FILE, "wb") as fh:
             np.savez(fh, bank=self.bank, mean=self.mean, std=self.std)
-        return {**self.params, "box": self.box}
+        return {**self.params, "box": self.box, "perspective": self.perspective.to_dict()}
 
     @classmethod
     def load(cls, directory: Path, params: dict[str, Any]) -> Self:
         path = directory / BANK_FILE
         model = cls(**params)
+        model.perspective = Perspective.from_dict(params.get("perspective"), f"objects params in {directory}")
         try:
             with np.load(path) as data:
                 model.bank, model.mean, model.std = data["bank"], data["mean"], data["std"]

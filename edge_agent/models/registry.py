@@ -31,6 +31,7 @@ BUILTIN_MODULES: dict[str, str] = {
     "flow": "edge_agent.models.flow",
     "objects": "edge_agent.models.objects",
     "autoencoder": "edge_agent.models.autoencoder",
+    "appearance": "edge_agent.models.appearance",
     "hog_person": "edge_agent.models.person",
     "yolo_onnx": "edge_agent.models.person",
     "clip_onnx": "edge_agent.models.clip",

@@ -65,7 +65,7 @@ K_CANDIDATES = (1.0, 2.0)
 THRESHOLDS = tuple(round(1.0 + 0.1 * i, 1) for i in range(41))  # 1.0 .. 5.0
 TIE = 5e-4
 EARLY_S = 2.0  # seconds: the start of an anomaly, when an alert is worth most
-MOTION_TYPES = frozenset({"flow", "objects", "autoencoder"})  # models on the shared motion front end
+MOTION_TYPES = frozenset({"flow", "objects", "autoencoder", "appearance"})  # models on the shared motion front end
 MIN_PIECE = 40  # frames: the shortest piece a long clip is cut into for validation
 
 

@@ -43,7 +43,7 @@ def test_a_default_model_set_can_be_stopped_model_by_model(acme, tmp_path):  # n
     alice = client_for(acme.users["alice"])
     assert alice.post(f"/api/v1/cameras/{acme.camera.id}/stop/", {"model": "flow"}, format="json").status_code == 200
     camera = signed_config(acme, tmp_path).cameras[0]
-    assert [m.model_name for m in camera.models] == ["objects", "autoencoder"]  # indoor default minus flow
+    assert [m.model_name for m in camera.models] == ["objects", "autoencoder", "appearance"]  # indoor default minus flow
 
 
 @pytest.mark.parametrize("who", ["olga", "carl", "vera"])

@@ -34,10 +34,10 @@ def test_models_are_a_union_discriminated_on_type():
 
 
 @pytest.mark.parametrize(("scene", "expected"), [
-    ("indoor", ["flow", "objects", "autoencoder"]),
-    ("outdoor", ["flow", "objects", "autoencoder"]),
-    ("parking", ["flow", "objects", "autoencoder", "zone_rules"]),
-    ("retail", ["flow", "objects", "autoencoder", "zone_rules"]),
+    ("indoor", ["flow", "objects", "autoencoder", "appearance"]),
+    ("outdoor", ["flow", "objects", "autoencoder", "appearance"]),
+    ("parking", ["flow", "objects", "autoencoder", "appearance", "zone_rules"]),
+    ("retail", ["flow", "objects", "autoencoder", "appearance", "zone_rules"]),
 ])
 def test_default_model_set_per_scene_class(scene, expected):
     assert [m.model_name for m in CameraConfig(id="a", source="x", scene=scene).effective_models()] == expected
