@@ -71,38 +71,56 @@ class AlertKind(models.TextChoices):
 
 
 class Alert(TenantOwned):
+    # TenantOwned's FK without its own index: alert_tenant_recent (tenant_id, started_at) leads with it.
+    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.CASCADE, related_name="+", db_index=False)
     # Fleet-health alerts (device_offline, stream_lost) have no event_id; ended_at is set when
     # the device or stream is back (detection.health).
-    kind = models.CharField(max_length=16, choices=AlertKind.choices, default=AlertKind.ANOMALY, db_index=True)
+    kind = models.CharField(max_length=16, choices=AlertKind.choices, default=AlertKind.ANOMALY)
     camera = models.ForeignKey("cameras.Camera", on_delete=models.CASCADE, related_name="alerts")
     zone = models.ForeignKey("cameras.Zone", on_delete=models.SET_NULL, null=True, blank=True, related_name="alerts")
-    started_at = models.DateTimeField(db_index=True)
+    started_at = models.DateTimeField()
     ended_at = models.DateTimeField(null=True, blank=True)
     peak_score = models.FloatField()
     # {"flow": {"score": 1.7, "vote": true, "evidence": [...]}, ...}
     per_model = models.JSONField(default=dict)
     boxes = models.JSONField(default=list, blank=True)
-    status = models.CharField(max_length=16, choices=AlertStatus.choices, default=AlertStatus.OPEN, db_index=True)
+    status = models.CharField(max_length=16, choices=AlertStatus.choices, default=AlertStatus.OPEN)
     reason_code = models.CharField(max_length=32, choices=ReasonCode.choices, blank=True)
     note = models.TextField(blank=True)
-    handled_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    handled_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                                   related_name="+", db_index=False)
     handled_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     # Edge ingest: the device that sent it and the agent's globally unique event id (UUIDv7);
     # (device, event_id) is unique, so a replayed event_open never makes a second alert.
     device = models.ForeignKey("cameras.EdgeDevice", on_delete=models.SET_NULL, null=True, blank=True,
-                               related_name="alerts")
+                               related_name="alerts", db_index=False)
     event_id = models.CharField(max_length=64, null=True, blank=True)
     # {"t0": ..., "dt": ..., "scores": [...], "threshold": ...}: the score curve around the event
     curve = models.JSONField(default=dict, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        # Every index is paid on each ingested alert (COPY), so each one serves a query that needs
+        # it (migration 0006 dropped six that none did; see its docstring). Every read of the
+        # scoped manager filters by tenant, so single-column indexes on started_at, status and kind
+        # (and tenant alone) were redundant with alert_tenant_recent or too unselective to be used.
         ordering = ["-started_at", "-id"]
-        indexes = [models.Index(fields=["tenant", "-started_at"], name="alert_tenant_recent")]
+        indexes = [
+            # portal/API lists, KPIs, retention: tenant = X [AND status/kind/range] ORDER BY started_at DESC
+            models.Index(fields=["tenant", "-started_at"], name="alert_tenant_recent"),
+            # fleet sweep: the tenant's open device_offline alerts (never an ingested row: not maintained by COPY)
+            models.Index(fields=["tenant"], name="alert_offline_open",
+                         condition=models.Q(kind=AlertKind.DEVICE_OFFLINE, ended_at=None)),
+            # deleting a user sets handled_by NULL (ingested alerts are unhandled: not maintained by COPY)
+            models.Index(fields=["handled_by"], name="alert_handled_by",
+                         condition=models.Q(handled_by__isnull=False)),
+        ]
         constraints = [
-            models.UniqueConstraint(fields=["device", "event_id"], name="alert_event_unique_per_device",
-                                    condition=models.Q(event_id__isnull=False)),
+            # Ingest idempotency and its known-alert lookup; not partial, so it is also the device_id
+            # index (fleet health by device, SET_NULL on device delete). NULL event ids (fleet-health
+            # alerts) are distinct, as before.
+            models.UniqueConstraint(fields=["device", "event_id"], name="alert_event_unique_per_device"),
         ]
 
     def __str__(self) -> str:
