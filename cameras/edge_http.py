@@ -7,6 +7,9 @@
 - ``GET /edge/dist/<wheel>``: the agent wheel built from ``edge_agent/`` (``cameras.edge_dist``).
 - ``GET /edge/whoami``: device-signed (``cameras.edge_auth``) -> ``{device_id, name, site_id}``: the
   agent's check that its key is still accepted.
+- ``GET /edge/devices/<id>/config``: device-signed -> the device's current signed config (the
+  ``config`` message as JSON), for a config too large for one websocket frame (the socket sends a
+  ``config_notice`` instead); another device's id is a 404 (``cameras.edgeconfig.config_push_fetch``).
 - ``POST /edge/cameras/<id>/scene-image``: device-signed JPEG body, the camera's scene reference image
   (``cameras.scene_images``; only where the site allows it).
 
@@ -27,7 +30,7 @@ from django.urls import path
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from cameras import edge_auth, edge_dist, scene_images, services
+from cameras import edge_auth, edge_dist, edgeconfig, scene_images, services
 from tenants.errors import VadError
 
 log = logging.getLogger(__name__)
@@ -132,6 +135,16 @@ def whoami(request: HttpRequest, device: Any) -> JsonResponse:
     return JsonResponse({"device_id": device.id, "name": device.name, "site_id": device.site_id})
 
 
+@require_GET
+@edge_auth.device_view
+def device_config(request: HttpRequest, device: Any, device_id: int) -> HttpResponse:
+    push = edgeconfig.config_push_fetch(device=device, device_id=device_id)
+    log.info("edge.config_fetched", extra={"device_id": device.id, "config_version": push.version})
+    response = HttpResponse(push.model_dump_json(), content_type="application/json")
+    response["Cache-Control"] = "no-store"
+    return response
+
+
 @edge_auth.device_view
 def _scene_image_store(request: HttpRequest, device: Any, camera_id: int) -> JsonResponse:
     camera = scene_images.camera_scene_image_store(device=device, camera_id=camera_id, data=request.body)
@@ -156,6 +169,7 @@ def scene_image_upload(request: HttpRequest, camera_id: int) -> JsonResponse:
 urlpatterns = [
     path("enroll", enroll, name="edge-enroll"),
     path("whoami", whoami, name="edge-whoami"),
+    path("devices/<int:device_id>/config", device_config, name="edge-device-config"),
     path("cameras/<int:camera_id>/scene-image", scene_image_upload, name="edge-scene-image"),
     path("install.sh", install_script, name="edge-install-script"),
     path("dist/", dist_index, name="edge-dist-index"),

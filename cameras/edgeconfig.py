@@ -8,6 +8,8 @@
   ``config_version``, increased only when the payload differs from the last one pushed (its
   sha256 is kept in ``EdgeDevice.config_sha256``).
 * :func:`config_push_for_device` - the same from ids, for the ``/ws/edge/`` consumer.
+* :func:`config_push_fetch` - the same for ``GET /edge/devices/<id>/config`` (a config too large
+  for one websocket frame): the signing device's own config only.
 * :func:`config_public_keys` - key id -> base64 raw Ed25519 public key, for the enrollment answer
   (``device.json`` ``config_keys``).
 
@@ -172,6 +174,17 @@ def config_sign(*, device: EdgeDevice) -> ConfigPush:
     device.config_version, device.config_sha256 = locked.config_version, locked.config_sha256
     signature = base64.b64encode(key.sign(payload.encode())).decode()
     return ConfigPush(version=locked.config_version, key_id=key_id, payload=payload, signature=signature)
+
+
+def config_push_fetch(*, device: EdgeDevice, device_id: int) -> ConfigPush:
+    """The signed config ``device`` (authenticated by its request signature) fetches over HTTP when
+    it is too large for a websocket frame. Only its own: any other id, another tenant's device
+    included, is ``NotFound`` (no existence leak)."""
+    from tenants.errors import NotFound
+
+    if device_id != device.id:
+        raise NotFound(f"device {device_id} not found")
+    return config_sign(device=device)
 
 
 def config_push_for_device(*, device_id: int, tenant_id: int) -> ConfigPush:

@@ -48,6 +48,7 @@ from edge_agent.protocol import (
     PROTOCOL_V2,
     Batch,
     Challenge,
+    ConfigNotice,
     EdgeMessage,
     ErrorMessage,
     FromEdge,
@@ -145,6 +146,7 @@ class EdgeConsumer(AsyncWebsocketConsumer):
     async def connect(self) -> None:
         self.nonce = base64.b64encode(secrets.token_bytes(32)).decode()
         self.device_id = None
+        self.capabilities: frozenset[str] = frozenset()
         self.closed = False
         self.in_flight: asyncio.Queue | None = None
         self.ack_pump: asyncio.Future | None = None
@@ -348,6 +350,7 @@ class EdgeConsumer(AsyncWebsocketConsumer):
             return
         self.hello_timer.cancel()
         self.device_id, self.tenant_id = device.id, device.tenant_id
+        self.capabilities = frozenset(hello.capabilities)
         await database_sync_to_async(health.device_online)(device=device, agent_version=hello.agent_version)
         await self.channel_layer.group_add(edge_device_group(device.id), self.channel_name)
         logger.info("edge.connected", extra={"device_id": device.id, "agent_version": hello.agent_version,
@@ -377,8 +380,15 @@ class EdgeConsumer(AsyncWebsocketConsumer):
             logger.exception("edge.config_sign_failed", extra={"device_id": self.device_id})
             return
         text = push.model_dump_json()
-        if len(text.encode()) > MAX_FRAME_BYTES:
-            logger.error("edge.config_too_large", extra={"device_id": self.device_id, "bytes": len(text.encode())})
+        size = len(text.encode())
+        if size > MAX_FRAME_BYTES:  # too large for one frame: the device fetches it (GET config_fetch_path)
+            if "config_fetch" not in self.capabilities:
+                logger.error("edge.config_too_large", extra={"device_id": self.device_id, "bytes": size,
+                                                             "config_version": push.version})
+                return
+            logger.info("edge.config_notice_sent", extra={"device_id": self.device_id, "bytes": size,
+                                                          "config_version": push.version})
+            await self._send(ConfigNotice(version=push.version, size=size))
             return
         logger.info("edge.config_sent", extra={"device_id": self.device_id, "config_version": push.version})
         await self.send(text_data=text)

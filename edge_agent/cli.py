@@ -96,6 +96,7 @@ class _Sink:
         self.control = EdgeControl(store=self.config, local=_agent(args), data_dir=device.data_dir, emit=self,
                                    device=device)
         self.sender = Sender(self.outbox, device, on_config=self.control.on_config,
+                             on_config_notice=self.control.on_config_notice,
                              on_command=self.control.on_command).start()
         log.info("streaming to the cloud", extra={"device_id": device.device_id, "ws_url": device.ws_url,
                                                   "outbox": self.outbox.path, "pending": self.outbox.pending()})

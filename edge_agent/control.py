@@ -8,6 +8,14 @@
   kept config to the runner's thread, which reconciles its cameras (only the changed ones restart).
   A refused push changes nothing; the refusal goes into every heartbeat (``config_refusal``) until
   a good config is kept.
+* ``on_config_notice``: the signed config is too large for one websocket frame, so the cloud only
+  names its version; a ``config-fetch`` thread of its own (never the sender's: a large download
+  must not hold up acks) fetches it over device-signed HTTP
+  (:func:`~edge_agent.transport.configfetch.fetch_config`) and hands it to ``on_config``, which
+  verifies it as usual. A notice of the version in force fetches nothing; notices that arrive
+  during a fetch are served by one more fetch after it. A fetch that fails is retried (1, 2, 4 s)
+  unless the cloud refused it, and then reported like a refusal (``fetch_failed``) until a good
+  config is kept.
 * ``on_command`` queues the command on the runner's thread; each is answered by exactly one
   :class:`~edge_agent.protocol.CommandResult` put in the durable outbox (so it is acked like events):
 
@@ -39,10 +47,11 @@ from typing import Any
 from pydantic import ValidationError
 
 from edge_agent.config import AgentConfig, CameraConfig, Policy, Polygon, Zone
-from edge_agent.protocol import Command, CommandResult, ConfigPush, ConfigRefusal, StreamStatus
+from edge_agent.protocol import Command, CommandResult, ConfigNotice, ConfigPush, ConfigRefusal, StreamStatus
 
 log = logging.getLogger(__name__)
 
+FETCH_RETRY_DELAYS_S = (1.0, 2.0, 4.0)  # between tries of a config fetch that failed (not a 4xx)
 BIOMETRIC_DIR = "biometric"  # under the data dir: biometric reference templates (face watch-lists ...)
 _WHOLE_FRAME = Polygon(points=[(0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (0.0, 1.0)])
 
@@ -139,6 +148,8 @@ class EdgeControl:
         self.runner: Any = None
         self._lock = threading.Lock()
         self._seen: OrderedDict[str, None] = OrderedDict()  # command ids executed by this process
+        self._fetch_wanted = 0  # highest config_notice version not yet fetched
+        self._fetcher: threading.Thread | None = None
 
     # --- start ----------------------------------------------------------------------------
     def initial_agent(self) -> AgentConfig:
@@ -179,6 +190,56 @@ class EdgeControl:
             if runner is not None and (kept.changed or runner.applied_version != kept.version):
                 runner.keep_running = True
                 runner.submit(lambda: self._apply_current(new_version=kept.changed))
+
+    def on_config_notice(self, notice: ConfigNotice) -> None:
+        if self.store is None or self.device is None:
+            log.error("config notice ignored: no usable config keys or no enrolled device",
+                      extra={"version": notice.version})
+            return
+        with self._lock:
+            if notice.version == self.store.version and self.store.current is not None:
+                log.info("config notice: version in force, nothing to fetch", extra={"version": notice.version})
+                return
+            self._fetch_wanted = max(self._fetch_wanted, notice.version)
+            if self._fetcher is not None:  # the running fetch loop takes it after its current fetch
+                return
+            self._fetcher = threading.Thread(target=self._fetch_loop, name="config-fetch", daemon=True)
+            self._fetcher.start()
+        log.info("config notice: fetching", extra={"version": notice.version, "bytes": notice.size})
+
+    def _fetch_loop(self) -> None:
+        while True:
+            with self._lock:
+                wanted, self._fetch_wanted = self._fetch_wanted, 0
+                if not wanted:
+                    self._fetcher = None
+                    return
+            push = self._fetch(wanted)
+            if push is not None:
+                self.on_config(push)
+
+    def _fetch(self, wanted: int) -> ConfigPush | None:
+        from edge_agent.signedconfig import ConfigRefused
+        from edge_agent.transport.configfetch import ConfigFetchFailed, fetch_config
+
+        for delay in (*FETCH_RETRY_DELAYS_S, None):
+            t0 = time.monotonic()
+            try:
+                push = fetch_config(self.device)
+            except ConfigFetchFailed as err:
+                if delay is None or err.permanent:
+                    log.error("config fetch failed", extra={"version": wanted, "detail": err.detail})
+                    with self._lock:
+                        self.store.last_refusal = ConfigRefused("fetch_failed", err.detail, version=wanted)
+                    return None
+                log.warning("config fetch failed, retrying", extra={"version": wanted, "detail": err.detail,
+                                                                   "retry_in_s": delay})
+                time.sleep(delay)
+                continue
+            log.info("config fetched", extra={"version": push.version, "bytes": len(push.payload),
+                                              "fetch_ms": round(1000 * (time.monotonic() - t0), 1)})
+            return push
+        return None
 
     def on_command(self, command: Command) -> None:
         with self._lock:

@@ -55,7 +55,8 @@ class Box(BaseModel):
 # seq <= it is handled), ``results`` says per message ok / duplicate / rejected (with the error).
 # A rejected message is acked too, so it never blocks the queue (the edge dead-letters it).
 # Idempotent on the cloud by (device, seq) and by (device, event_id).
-# Cloud -> edge at any time: ``config`` (signed), ``command``, ``error``.
+# Cloud -> edge at any time: ``config`` (signed), ``config_notice`` (a signed config over
+# ``MAX_FRAME_BYTES``: fetch it over device-signed HTTP), ``command``, ``error``.
 # =============================================================================================
 
 PROTOCOL_V2: Literal[2] = 2
@@ -247,6 +248,21 @@ class ConfigPush(_V2):
     signature: str  # base64
 
 
+class ConfigNotice(_V2):
+    """A signed config too large for one frame (``size`` > ``MAX_FRAME_BYTES``): the device fetches
+    it with a device-signed ``GET`` of :func:`config_fetch_path` (its body is the ``ConfigPush``)
+    and verifies it like a pushed one. Sent only to a device whose ``hello`` lists ``config_fetch``."""
+
+    type: Literal["config_notice"] = "config_notice"
+    version: int = Field(ge=1)  # the version signed when the notice was sent (a fetch may get a newer one)
+    size: int = Field(ge=0)  # bytes of the ConfigPush JSON
+
+
+def config_fetch_path(device_id: int) -> str:
+    """Where a device fetches its current signed config over device-signed HTTP."""
+    return f"/edge/devices/{device_id}/config"
+
+
 class Command(_V2):
     type: Literal["command"] = "command"
     command_id: Short
@@ -273,7 +289,8 @@ CLOSE_PROTOCOL = 4426  # the first message was not a valid hello of this protoco
 
 FromEdge = Annotated[EventOpen | EventUpdate | EventClose | StreamStatus | Heartbeat | CommandResult | Batch | Hello,
                      Field(discriminator="type")]
-FromCloud = Annotated[Challenge | Welcome | Ack | ConfigPush | Command | ErrorMessage, Field(discriminator="type")]
+FromCloud = Annotated[Challenge | Welcome | Ack | ConfigPush | ConfigNotice | Command | ErrorMessage,
+                      Field(discriminator="type")]
 _FROM_EDGE: TypeAdapter[FromEdge] = TypeAdapter(FromEdge)
 _FROM_CLOUD: TypeAdapter[FromCloud] = TypeAdapter(FromCloud)
 
@@ -294,8 +311,9 @@ def parse_from_cloud(data: dict[str, Any] | str | bytes) -> Any:
 
 __all__ = [
     "MAX_BATCH", "MAX_CURVE_POINTS", "MAX_FRAME_BYTES", "PROTOCOL_V2", "Ack", "AckResult", "Batch", "CameraBeat",
-    "Challenge", "Command", "CommandResult", "ConfigPush", "ConfigRefusal", "EdgeMessage", "ErrorMessage", "EventClose",
+    "Challenge", "Command", "CommandResult", "ConfigNotice", "ConfigPush", "ConfigRefusal", "EdgeMessage",
+    "ErrorMessage", "EventClose",
     "EventOpen",
     "EventUpdate", "Heartbeat", "Hello", "ScoreCurve", "StreamStatus", "Welcome", "challenge_bytes",
-    "parse_from_cloud", "parse_from_edge", "Box", "EvidenceOut", "ModelVote",
+    "config_fetch_path", "parse_from_cloud", "parse_from_edge", "Box", "EvidenceOut", "ModelVote",
 ]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 import pytest
 from django.db import transaction
@@ -320,6 +321,40 @@ def test_edge_bundle_download_is_404_for_another_tenants_device_and_works_for_it
     ok = client.get(url, **meta(sign_headers(mine, "GET", "http://testserver" + url)))
     assert ok.status_code == 200 and ok["X-VAD-Bundle-SHA256"] == artifact.sha256
     assert hashlib.sha256(b"".join(ok.streaming_content)).hexdigest() == artifact.sha256
+
+
+# --- device-signed edge routes: /edge/devices/<id>/config ------------------------------------
+
+def test_edge_device_config_is_404_for_another_device_and_another_tenants_device_and_works_for_its_own(
+        acme, globex, tmp_path):  # noqa: ANN001
+    """A config too large for a websocket frame is fetched here: each device reads only its own."""
+    from cameras.edgeconfig import config_public_keys
+    from cameras.models import EdgeDevice
+    from edge_agent.protocol import ConfigPush, config_fetch_path
+    from edge_agent.signedconfig import ConfigStore
+    from edge_agent.transport.http import sign_headers
+    from tests.cameras.test_edge_auth import enroll, meta
+
+    mine, theirs = enroll(acme), enroll(globex)
+    with tenant_scope(acme.tenant.id):  # a second device of the same tenant and site, enrolled
+        sibling = EdgeDevice.objects.create(site=acme.site, name="box-2")
+    acme_sibling = enroll(SimpleNamespace(tenant=acme.tenant, users=acme.users, device=sibling))
+    client = client_for(globex.users["mallory"])  # a session changes nothing: the signature decides
+
+    def get(box, device_id: int):  # noqa: ANN001, ANN202
+        path = config_fetch_path(device_id)
+        return client.get(path, **meta(sign_headers(box, "GET", "http://testserver" + path)))
+
+    for box, whose in ((theirs, "another tenant's device"), (acme_sibling, "another device of the tenant")):
+        refused = get(box, acme.device.id)
+        assert refused.status_code == 404, (whose, refused.content)
+        assert refused.json() == {"detail": f"device {acme.device.id} not found"}
+    assert client.get(config_fetch_path(acme.device.id)).status_code == 401  # unsigned
+    ok = get(mine, acme.device.id)  # positive control: the device's own signed config, verifiable
+    assert ok.status_code == 200 and ok["Cache-Control"] == "no-store"
+    push = ConfigPush.model_validate_json(ok.content)
+    applied = ConfigStore(tmp_path, config_public_keys(), device_id=acme.device.id).apply(push)
+    assert applied.config.device_id == acme.device.id
 
 
 # --- websocket row: /ws/edge/ with another tenant's camera -----------------------------------

@@ -8,8 +8,9 @@
 * After a reconnect it replays from the oldest unacked row, in order (the cloud is idempotent by seq).
 * Connect failures: exponential backoff with full jitter (``backoff_min_s`` .. ``backoff_max_s``),
   retried while idle. 4401 / 4403 / 4426: logged as errors, retried only every ``backoff_max_s``.
-* ``ConfigPush`` / ``Command`` go to ``on_config`` / ``on_command`` (called on the sender thread:
-  keep them short; a raising callback is logged, never kills the link).
+* ``ConfigPush`` / ``ConfigNotice`` / ``Command`` go to ``on_config`` / ``on_config_notice`` /
+  ``on_command`` (called on the sender thread: keep them short; a raising callback is logged, never
+  kills the link).
 """
 
 from __future__ import annotations
@@ -28,7 +29,17 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 from websockets.sync.client import ClientConnection
 
 from edge_agent import __version__
-from edge_agent.protocol import MAX_BATCH, MAX_FRAME_BYTES, Ack, Command, ConfigPush, ErrorMessage, Welcome, parse_from_cloud
+from edge_agent.protocol import (
+    MAX_BATCH,
+    MAX_FRAME_BYTES,
+    Ack,
+    Command,
+    ConfigNotice,
+    ConfigPush,
+    ErrorMessage,
+    Welcome,
+    parse_from_cloud,
+)
 from edge_agent.transport.device import Device
 from edge_agent.transport.outbox import Outbox, Row, TransportError
 from edge_agent.transport.ws import FatalClose, closed_error, open_link
@@ -62,6 +73,7 @@ class Sender:
     def __init__(self, outbox: Outbox, device: Device, *,
                  on_config: Callable[[ConfigPush], None] | None = None,
                  on_command: Callable[[Command], None] | None = None,
+                 on_config_notice: Callable[[ConfigNotice], None] | None = None,
                  on_welcome: Callable[[Welcome], None] | None = None,
                  window_messages: int = 500, window_bytes: int = 1024 * 1024, batch: bool = True,
                  window_frames: int = 16, linger_s: float = 0.005,
@@ -69,6 +81,7 @@ class Sender:
                  agent_version: str = __version__) -> None:
         self.outbox, self.device = outbox, device
         self.on_config, self.on_command, self.on_welcome = on_config, on_command, on_welcome
+        self.on_config_notice = on_config_notice
         self.window_messages, self.window_bytes, self.batch = max(1, window_messages), max(1, window_bytes), batch
         self.window_frames, self.linger_s = max(1, window_frames), max(0.0, linger_s)
         self.backoff_min_s, self.backoff_max_s = backoff_min_s, max(backoff_min_s, backoff_max_s)
@@ -238,6 +251,11 @@ class Sender:
                 log.warning("config push ignored: no handler", extra={"version": msg.version})
             else:
                 self._callback(self.on_config, msg)
+        elif isinstance(msg, ConfigNotice):
+            if self.on_config_notice is None:
+                log.warning("config notice ignored: no handler", extra={"version": msg.version})
+            else:
+                self._callback(self.on_config_notice, msg)
         elif isinstance(msg, Command):
             if self.on_command is None:
                 log.warning("command ignored: no handler", extra={"command_id": msg.command_id, "action": msg.action})

@@ -32,7 +32,7 @@ from edge_agent.transport.outbox import TransportError
 
 log = logging.getLogger(__name__)
 
-CAPABILITIES = ["batch", "event_update", "curve", "config", "command"]
+CAPABILITIES = ["batch", "event_update", "curve", "config", "config_fetch", "command"]
 FATAL_CODES = {
     CLOSE_AUTH_FAILED: "the cloud refused this device's signature (4401): re-enroll it (vad-edge enroll --token ...)",
     CLOSE_REVOKED: "this device is revoked or disabled in the cloud (4403): ask an admin, then re-enroll",

@@ -44,6 +44,7 @@ with tenant_scope(tenant.id):
     a = Camera.objects.create(site=site, device=device, name="Gate", stream_url="rtsp://10.0.0.5/gate", scene_class="parking")
     b = Camera.objects.create(site=site, device=device, name="Dock", stream_url="rtsp://10.0.0.6/dock", scene_class="parking")
     zone = Zone.objects.create(camera=a, name="Door", kind="intrusion", points=[[0.1, 0.1], [0.6, 0.1], [0.6, 0.6]])
+EXTRA_SETUP
 _, token = api_token_create(user=admin, name="e2e")
 print(json.dumps({"tenant": tenant.id, "device": device.id, "a": a.id, "b": b.id, "zone": zone.id, "token": token,
                   "keys": config_public_keys()}))
@@ -110,10 +111,16 @@ def wait_until(check: Callable[[], Any], timeout: float, what: str) -> Any:
 
 
 @contextmanager
-def cloud_and_agent(tmp_path: Path, local_cameras: Callable[[dict[str, Any]], list[dict[str, Any]]]
+def cloud_and_agent(tmp_path: Path, local_cameras: Callable[[dict[str, Any]], list[dict[str, Any]]], *,
+                    extra_setup: str = "",
+                    config_keys: Callable[[dict[str, str]], dict[str, str]] | None = None,
                     ) -> Iterator[tuple[Cloud, Agent]]:
     """Start the cloud, enroll a device with cameras a (zone "Door") and b, and run the agent with
-    ``local_cameras(ids)`` as its local config (sources, models)."""
+    ``local_cameras(ids)`` as its local config (sources, models).
+
+    ``extra_setup``: Python run in the setup shell after the cameras exist (``tenant``, ``site``,
+    ``device``, ``a``, ``b`` and the models are in scope). ``config_keys``: from the cloud's config
+    keys, the ones the agent's ``device.json`` holds (e.g. others: a device that cannot verify)."""
     db_file = Path("/tmp") / f"vad-live-e2e-{uuid.uuid4().hex[:12]}.sqlite3"
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "VAD_EDGE_DATA_DIR")}
     env.update({"DATABASE_URL": f"sqlite:///{db_file}", "DJANGO_SETTINGS_MODULE": "vadcloud.settings",
@@ -126,7 +133,8 @@ def cloud_and_agent(tmp_path: Path, local_cameras: Callable[[dict[str, Any]], li
     try:
         subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env,
                        check=True, timeout=300)
-        out = subprocess.run([sys.executable, "manage.py", "shell", "-c", SETUP.replace("PUBLIC_KEY", repr(public))],
+        out = subprocess.run([sys.executable, "manage.py", "shell", "-c", SETUP.replace("PUBLIC_KEY", repr(public))
+                             .replace("EXTRA_SETUP", extra_setup)],
                              cwd=ROOT, env=env, check=True, timeout=60, capture_output=True, text=True)
         ids = json.loads(out.stdout.strip().splitlines()[-1])
         port = free_port()
@@ -138,7 +146,8 @@ def cloud_and_agent(tmp_path: Path, local_cameras: Callable[[dict[str, Any]], li
         data_dir.mkdir()
         (data_dir / "device.json").write_text(json.dumps({
             "device_id": ids["device"], "cloud_url": f"http://127.0.0.1:{port}",
-            "ws_url": f"ws://127.0.0.1:{port}/ws/edge/", "config_keys": ids["keys"]}))
+            "ws_url": f"ws://127.0.0.1:{port}/ws/edge/",
+            "config_keys": ids["keys"] if config_keys is None else config_keys(ids["keys"])}))
         (data_dir / "device_key.pem").write_bytes(key.private_bytes(
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
         os.chmod(data_dir / "device_key.pem", 0o600)
