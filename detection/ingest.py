@@ -508,12 +508,39 @@ def edge_ingest_group(items: list[DeviceFrames]) -> tuple[list[IngestResult | Ex
     return out, pushes
 
 
+class _AlertIds:
+    """Alert ids drawn from the table's sequence ahead of need, ``block`` at a time (what a sequence's
+    ``CACHE`` does per session, kept here): a group commit's new alerts take theirs without a
+    round trip of their own; one query per ``block`` new alerts instead of one per group commit.
+    Like any sequence, ids are unique but not in commit order across processes, and the ones a
+    process does not use before it stops are never used (gaps, as after a rollback)."""
+
+    def __init__(self, block: int = 1000) -> None:
+        self.block = block
+        self._ids: list[int] = []
+        self._lock = threading.Lock()
+
+    def take(self, n: int) -> list[int]:
+        with self._lock:
+            if len(self._ids) < n:
+                meta = Alert._meta
+                with connection.cursor() as cursor:
+                    cursor.execute("SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
+                                   [meta.db_table, meta.pk.column, max(n - len(self._ids), self.block)])
+                    self._ids.extend(pk for (pk,) in cursor.fetchall())
+            ids, self._ids = self._ids[:n], self._ids[n:]
+            return ids
+
+
+_alert_ids = _AlertIds()
+
+
 def _insert_alerts(alerts: list[_NewAlert]) -> list[_NewAlert]:
     """Insert new alerts and give them their ids: ``bulk_create`` on SQLite; on PostgreSQL the ids
-    are drawn from the table's sequence in one query and the rows go in with ``COPY``, encoded by
-    ``_copy_rows``: a half to a quarter of ``bulk_create``'s CPU time for 1 to 16 rows (measured
-    in the writer: 1 row 0.7 vs 1.3 ms, 4 rows 0.5 vs 1.6 ms, 16 rows 0.8 vs 3.1 ms), so even a
-    commit of one new alert uses it."""
+    come from ``_alert_ids`` (drawn from the table's sequence a block at a time) and the rows go in
+    with ``COPY``, encoded by ``_copy_rows``: a half to a quarter of ``bulk_create``'s CPU time for
+    1 to 16 rows (measured in the writer: 1 row 0.7 vs 1.3 ms, 4 rows 0.5 vs 1.6 ms, 16 rows 0.8
+    vs 3.1 ms), so even a commit of one new alert uses it."""
     if not alerts:
         return alerts
     if connection.vendor != "postgresql":
@@ -522,47 +549,57 @@ def _insert_alerts(alerts: list[_NewAlert]) -> list[_NewAlert]:
         return alerts
     meta = Alert._meta
     columns, rows = _copy_rows(alerts)
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
-                       [meta.db_table, meta.pk.column, len(alerts)])
-        ids = [pk for (pk,) in cursor.fetchall()]
-        for alert, pk in zip(alerts, ids, strict=True):
-            alert.pk = pk
-        quoted = ", ".join(connection.ops.quote_name(c) for c in [meta.pk.column, *columns])
-        with cursor.cursor.copy(f"COPY {connection.ops.quote_name(meta.db_table)} ({quoted}) FROM STDIN") as copy:
-            for pk, row in zip(ids, rows, strict=True):
-                copy.write_row([pk, *row])
+    ids = _alert_ids.take(len(alerts))
+    for alert, row, pk in zip(alerts, rows, ids, strict=True):
+        alert.pk = row[0] = pk
+    quoted = ", ".join(connection.ops.quote_name(c) for c in columns)
+    with connection.cursor() as cursor, \
+            cursor.cursor.copy(f"COPY {connection.ops.quote_name(meta.db_table)} ({quoted}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
     return alerts
 
 
 def _copy_rows(alerts: list[_NewAlert]) -> tuple[list[str], list[list[Any]]]:
-    """The columns (every concrete field but the id) and the COPY values of each new alert: what
-    ``bulk_create`` would write, without the ORM's per-field calls. The edge-set fields are plain
-    values psycopg adapts itself (ints, str, float, aware datetimes), JSON as its text (by
-    pydantic-core's encoder where the field has no encoder of its own: the same JSON value as
-    ``json.dumps``, spelled e.g. ``1e-5`` for ``1e-05``; jsonb stores the value, not the spelling);
-    every other field is its model default, prepared once by the ORM."""
+    """The columns (the id first, then every other concrete field) and the COPY values of each new
+    alert, id left None: what ``bulk_create`` would write, without the ORM's per-field calls. Each
+    row starts as a copy of a template holding every other field's model default (prepared once by
+    the ORM); the edge-set fields are plain values psycopg adapts itself (ints, str, float), JSON
+    as its text (by pydantic-core's encoder where the field has no encoder of its own: the same
+    JSON value as ``json.dumps``, spelled e.g. ``1e-5`` for ``1e-05``; jsonb stores the value, not
+    the spelling) and datetimes as ISO 8601 text with their offset (psycopg's own datetime dumper
+    cost 2.8 us a value, most of a row's formatting; ``created_at`` and ``updated_at`` are one
+    value per commit, written once)."""
     fields = [f for f in Alert._meta.concrete_fields if not f.primary_key]
-    plan: list[tuple[str | None, Any, Any]] = []  # (attribute or None, JSON encoder class or False, constant)
-    for f in fields:
+    template: list[Any] = [None]  # the id
+    setters: list[tuple[int, str, Any]] = []  # (index, attribute, JSON encoder class or None | "ts" | False)
+    for i, f in enumerate(fields, start=1):
         if f.attname not in _EDGE_SET:
-            plan.append((None, False, f.get_db_prep_save(f.get_default(), connection)))
-        else:
-            plan.append((f.attname, f.encoder if f.get_internal_type() == "JSONField" else False, None))
+            template.append(f.get_db_prep_save(f.get_default(), connection))
+            continue
+        template.append(None)
+        kind = f.get_internal_type()
+        setters.append((i, f.attname, f.encoder if kind == "JSONField" else "ts" if kind == "DateTimeField" else False))
+    stamps: dict[datetime, str] = {}
     rows = []
     for alert in alerts:
-        row: list[Any] = []
-        for attname, encoder, constant in plan:
-            if attname is None:
-                row.append(constant)
-            elif encoder is None:  # plain json.dumps in the ORM; the same JSON value, 5x cheaper
-                row.append(to_json(getattr(alert, attname)).decode())
-            elif encoder is not False:
-                row.append(json.dumps(getattr(alert, attname), cls=encoder))
+        row = template.copy()
+        for i, attname, how in setters:
+            value = getattr(alert, attname)
+            if how is False:
+                row[i] = value
+            elif how is None:  # plain json.dumps in the ORM; the same JSON value, 5x cheaper
+                row[i] = to_json(value).decode()
+            elif how == "ts":
+                if value is not None:
+                    text = stamps.get(value)
+                    if text is None:
+                        text = stamps[value] = value.isoformat()
+                    row[i] = text
             else:
-                row.append(getattr(alert, attname))
+                row[i] = json.dumps(value, cls=how)
         rows.append(row)
-    return [f.column for f in fields], rows
+    return [Alert._meta.pk.column, *(f.column for f in fields)], rows
 
 
 def _payloads_by_tenant(alerts: list[Alert]) -> dict[int, list[dict[str, Any]]]:
