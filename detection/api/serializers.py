@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
 from django.utils import timezone
@@ -35,8 +35,14 @@ def _iso(value: datetime | None, tz: tzinfo | None = None) -> str | None:
     once for many values), ISO 8601, 'Z' for UTC."""
     if value is None:
         return None
-    text = timezone.localtime(value, tz).isoformat()
+    if tz is not None and getattr(tz, "key", None) == "UTC" and value.utcoffset() == _ZERO:
+        text = value.isoformat()  # already UTC: localtime() would only change the tzinfo object
+    else:
+        text = timezone.localtime(value, tz).isoformat()
     return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+_ZERO = timedelta(0)
 
 
 def alert_rows(alerts: Sequence[Any]) -> list[dict[str, Any]]:
