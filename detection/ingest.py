@@ -6,7 +6,7 @@ Two entry points, one rule set:
   with a fixed number of queries; the group-commit writer (``detection.ingest_writer``) calls it
   once per group. ``edge_ingest(...)`` applies one frame in a transaction of its own, with
   retries (the writer's fallback when a group's transaction fails).
-- The device rows are locked (``select_for_update``, in id order), so two connections of one
+- The device rows are locked (``SELECT ... FOR UPDATE``, in id order), so two connections of one
   device cannot interleave.
 - Idempotent by ``(device, seq)``: any ``seq <= device.last_seq`` is ``duplicate``; and by
   ``(device, event_id)``: a second ``event_open`` of a known event is ``duplicate`` (no second alert).
@@ -29,6 +29,7 @@ without it the server's ``now`` is used (for ``ended_at`` too).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import logging
 import threading
@@ -358,16 +359,13 @@ class _Lookups:
         all_ids = set().union(*wanted.values()) if wanted else set()
         self.cameras: dict[int, dict[int, Camera]] = {}
         if all_ids:
-            for cam in Camera.unscoped_objects.filter(device_id__in=list(devices), id__in=all_ids).only(
-                    *_CAMERA_FIELDS).order_by():
+            for cam in _cameras_of(list(devices), sorted(all_ids)):
                 device = devices[cam.device_id]  # type: ignore[index]
                 if cam.tenant_id == device.tenant_id and cam.id in wanted.get(device.id, ()):
                     self.cameras.setdefault(device.id, {})[cam.id] = cam
         camera_ids = [cid for cams in self.cameras.values() for cid in cams]
         self.zones: dict[tuple[int, str], Zone] = {
-            (z.camera_id, z.name): z
-            for z in Zone.unscoped_objects.filter(camera_id__in=camera_ids).only(*_ZONE_FIELDS).order_by()
-        } if camera_ids else {}
+            (z.camera_id, z.name): z for z in _zones_of(camera_ids)} if camera_ids else {}
         self.alerts: dict[int, dict[str, Alert]] = {}
         known = _known_alert_ids(list(devices), event_ids) if event_ids else []
         if known:
@@ -379,6 +377,42 @@ class _Lookups:
         cameras = self.cameras.get(device.id, {})
         # zones are keyed by camera id, and a frame only reaches its own device's cameras
         return _Frame(device, cameras=cameras, now=now, alerts=self.alerts.get(device.id, {}), zones=self.zones)
+
+
+# A group commit's row lookups. On PostgreSQL they are fixed SQL texts (ids as array parameters)
+# run as raw querysets, which build the same model instances (field converters, deferred fields)
+# without compiling a queryset: the ORM's filter building and SQL compilation of these three
+# queries were most of a small group's CPU (devices, cameras and zones of a one-event group
+# 1.9 ms -> 1.1 ms of CPU, best of 300, with BEGIN and COMMIT).
+@functools.cache
+def _select_sql(model: type[Any], fields: tuple[str, ...], where: str, tail: str = "") -> str:
+    q = connection.ops.quote_name
+    meta = model._meta
+    columns = ", ".join(q(meta.get_field(f).column) for f in fields)
+    return f"SELECT {columns} FROM {q(meta.db_table)} WHERE {where}{tail}"
+
+
+def _lock_devices(ids: list[int]) -> list[EdgeDevice]:
+    """The devices of a group, locked in id order (``SELECT ... FOR UPDATE``)."""
+    if connection.vendor != "postgresql":
+        return list(EdgeDevice.unscoped_objects.select_for_update().filter(id__in=ids).order_by("id"))
+    fields = tuple(f.attname for f in EdgeDevice._meta.concrete_fields)
+    return list(EdgeDevice.unscoped_objects.raw(
+        _select_sql(EdgeDevice, fields, "id = ANY(%s)", " ORDER BY id FOR UPDATE"), [ids]))
+
+
+def _cameras_of(device_ids: list[int], camera_ids: list[int]) -> list[Camera]:
+    if connection.vendor != "postgresql":
+        return list(Camera.unscoped_objects.filter(device_id__in=device_ids, id__in=camera_ids)
+                    .only(*_CAMERA_FIELDS).order_by())
+    return list(Camera.unscoped_objects.raw(
+        _select_sql(Camera, _CAMERA_FIELDS, "device_id = ANY(%s) AND id = ANY(%s)"), [device_ids, camera_ids]))
+
+
+def _zones_of(camera_ids: list[int]) -> list[Zone]:
+    if connection.vendor != "postgresql":
+        return list(Zone.unscoped_objects.filter(camera_id__in=camera_ids).only(*_ZONE_FIELDS).order_by())
+    return list(Zone.unscoped_objects.raw(_select_sql(Zone, _ZONE_FIELDS, "camera_id = ANY(%s)"), [camera_ids]))
 
 
 def _known_alert_ids(device_ids: list[int], event_ids: set[str]) -> list[int]:
@@ -454,7 +488,7 @@ def edge_ingest_group(items: list[DeviceFrames]) -> tuple[list[IngestResult | Ex
     rolled back as a whole and the caller writes the frames again one by one.
     """
     ids = sorted({item.device_id for item in items})
-    devices = {d.id: d for d in EdgeDevice.unscoped_objects.select_for_update().filter(id__in=ids).order_by("id")}
+    devices = {d.id: d for d in _lock_devices(ids)}
     refused = {item.device_id: _device_refusal(devices.get(item.device_id), item) for item in items}
     live = {i: d for i, d in devices.items() if refused.get(i) is None}
     lookups = _Lookups(live, [item for item in items if item.device_id in live])
