@@ -46,6 +46,7 @@ from edge_agent.protocol import (
     MAX_BATCH,
     MAX_FRAME_BYTES,
     PROTOCOL_V2,
+    Ack,
     Batch,
     Challenge,
     ConfigNotice,
@@ -314,8 +315,14 @@ class EdgeConsumer(AsyncWebsocketConsumer):
         await self.in_flight.put(job)
 
     async def _ack_pump(self, in_flight: asyncio.Queue) -> None:
+        """Send each frame's ack, in frame order, once its commit is done. Frames whose commits are
+        already done when an ack leaves (one group commit usually holds several frames of a
+        connection) go in the same ``ack``: ``seq`` is cumulative and ``results`` lists every
+        message, up to ``MAX_BATCH`` results; a frame that failed is answered on its own."""
+        carry: asyncio.Future | None = None
         while True:
-            job = await in_flight.get()
+            job = carry if carry is not None else await in_flight.get()
+            carry = None
             try:
                 result = await job
             except Exception as err:  # noqa: BLE001 - answered exactly like a failure in receive()
@@ -323,8 +330,20 @@ class EdgeConsumer(AsyncWebsocketConsumer):
                 if self.closed:
                     return
                 continue
+            ack, results = result.ack, list(result.ack.results)
+            while not in_flight.empty():
+                nxt = in_flight.get_nowait()
+                if not nxt.done() or nxt.cancelled() or nxt.exception() is not None or \
+                        len(results) + len(nxt.result().ack.results) > MAX_BATCH:
+                    carry = nxt
+                    break
+                later = nxt.result().ack
+                ack = later  # cumulative: it covers every seq before it
+                results += later.results
+            if ack is not result.ack:
+                ack = Ack.model_construct(seq=ack.seq, results=results)
             if not self.closed:
-                await self._send(result.ack)  # the transaction holding this frame has committed
+                await self._send(ack)  # the transactions holding these frames have committed
 
     async def _hello(self, raw: Any) -> None:
         if isinstance(raw, dict) and raw.get("type") == "hello" and (raw.get("v", PROTOCOL_V2) != PROTOCOL_V2

@@ -591,3 +591,37 @@ def test_group_lookups_load_the_rows_the_orm_loads(acme):  # noqa: ANN001
     orm_zone = Zone.unscoped_objects.only(*_ZONE_FIELDS).get(id=acme.zone.id)
     assert {f: getattr(zone, f) for f in _ZONE_FIELDS} == {f: getattr(orm_zone, f) for f in _ZONE_FIELDS}
     assert zone.get_deferred_fields() == orm_zone.get_deferred_fields()
+
+
+def test_pipelined_frames_get_every_result_once_in_order_in_cumulative_acks(acme):  # noqa: ANN001
+    """Frames sent without waiting: frames committed together may share one ack (cumulative
+    ``seq``, every message's result), never out of order, never twice, never over MAX_BATCH
+    results; every event is stored once."""
+    from edge_agent.protocol import MAX_BATCH
+
+    device, key = enroll(acme)
+    frames: list[dict] = [event(seq, acme.camera.id) for seq in range(1, 31)]
+    for first in (31, 231, 431):  # 3 x 200: more than MAX_BATCH results if one commit held them all
+        frames.append({"v": 2, "type": "batch", "messages": [event(seq, acme.camera.id)
+                                                             for seq in range(first, first + 200)]})
+
+    async def run() -> list[dict]:
+        ws, out = await open_edge(device.id, key)
+        welcome_of(out)
+        for frame in frames:
+            await ws.send_json_to(frame)
+        acks: list[dict] = []
+        while sum(len(a["results"]) for a in acks) < 630:
+            acks.append(await ws.receive_json_from(timeout=10))
+        assert await ws.receive_nothing(timeout=0.3)
+        await ws.disconnect()
+        return acks
+
+    acks = async_to_sync(run)()
+    results = [r for a in acks for r in a["results"]]
+    assert [r["seq"] for r in results] == list(range(1, 631)) and {r["status"] for r in results} == {"ok"}
+    # seq is cumulative: every seq up to it is committed (frames of one commit may all say its last)
+    assert all(a["type"] == "ack" and a["seq"] >= a["results"][-1]["seq"] for a in acks)
+    assert [a["seq"] for a in acks] == sorted(a["seq"] for a in acks) and acks[-1]["seq"] == 630
+    assert all(len(a["results"]) <= MAX_BATCH for a in acks) and len(acks) <= len(frames)
+    assert len(alerts_of(acme)) == 630
