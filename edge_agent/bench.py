@@ -49,6 +49,7 @@ from edge_agent.config import DEFAULT_MODELS, CameraConfig, SceneClass
 from edge_agent.errors import EdgeError, SourceError
 from edge_agent.models.base import Frame
 from edge_agent.models.flow import COARSE_SCALES, PRESETS, clear_cache, motion_cache
+from edge_agent.models.runtimes import one_thread_per_camera
 from edge_agent.config import Smoothing
 from edge_agent.models.base import ModelScore
 from edge_agent.pipeline.pipeline import Member, Pipeline
@@ -248,7 +249,7 @@ def footprint(camera_json: str, bundle: str, clip_dir: str, n: int) -> dict[str,
     """In a fresh process: load the bundle, read + score ``n`` frames from disk; peak memory and fps there."""
     from edge_agent.pipeline.build import build_pipeline
 
-    cv2.setNumThreads(1)
+    one_thread_per_camera()
     camera = CameraConfig.model_validate_json(camera_json)
     pipeline = build_pipeline(camera, bundle=bundle)
     files = sorted(p for p in Path(clip_dir).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)[:n]
@@ -466,6 +467,7 @@ def run(args: argparse.Namespace, log: Callable[[str], None]) -> dict[str, Any]:
     args.out.mkdir(parents=True, exist_ok=True)
     bundle, train_s, training, validation = train(camera, train_clips, args.out, args)
     attach_labels(args.dataset, test)  # test labels are read only now, after every setting is fixed
+    one_thread_per_camera()  # as `vad-edge run` scores (training before it may use every core)
     pipeline = build_pipeline(camera, bundle=bundle)
     shipped = pipeline.camera
     test_runs = score_clips(pipeline, test, "test")

@@ -167,7 +167,10 @@ def _scene_images(sink: _Sink) -> Any:
 def cmd_run(args: argparse.Namespace) -> int:
     import threading
 
+    from edge_agent.models.runtimes import one_thread_per_camera
     from edge_agent.pipeline.runner import Runner
+
+    one_thread_per_camera()
 
     agent = _agent(args)
     sink = _Sink(args)

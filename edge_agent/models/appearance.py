@@ -66,6 +66,7 @@ class AppearanceModel(AnomalyModel):
         self.box: int | None = int(params["box"]) if isinstance(params.get("box"), int) else None
         self.perspective: Perspective | None = None
         self.bank: np.ndarray | None = None
+        self._bank_sq: np.ndarray | None = None  # the bank rows' squared norms, kept for the per-frame kNN
         self.front: MotionFrontEnd | None = None
         self.tracker: ObjectTracker | None = None
         self._hog = hog(self.crop)
@@ -108,7 +109,11 @@ class AppearanceModel(AnomalyModel):
         x = np.concatenate(descriptors)
         if len(x) > self.bank_size:
             x = x[np.random.default_rng(self.seed).choice(len(x), self.bank_size, replace=False)]
-        self.bank = np.ascontiguousarray(x, np.float32)
+        self._keep(x)
+
+    def _keep(self, bank: np.ndarray) -> None:
+        self.bank = np.ascontiguousarray(bank, np.float32)
+        self._bank_sq = (self.bank * self.bank).sum(1)
 
     def reset(self) -> None:
         if self.front is not None:
@@ -124,7 +129,7 @@ class AppearanceModel(AnomalyModel):
         if not objects:
             self.tracker.update(frame, (), np.zeros((0, 1), np.float32), self.front.s.gap)
             return ModelScore(raw=0.0)
-        dist, _ = nearest_distances(self.describe_objects(frame, objects), self.bank, self.k)
+        dist, _ = nearest_distances(self.describe_objects(frame, objects), self.bank, self.k, self._bank_sq)
         tracks = self.tracker.update(frame, objects, dist[:, None].astype(np.float32), self.front.s.gap)
         tracked = np.array([t.features()[0] for t in tracks])
         i = int(np.argmax(tracked))
@@ -148,13 +153,14 @@ class AppearanceModel(AnomalyModel):
         model.perspective = Perspective.from_dict(params.get("perspective"), f"appearance params in {directory}")
         try:
             with np.load(path) as data:
-                model.bank = data["bank"]
+                bank = data["bank"]
         except (OSError, ValueError, KeyError) as err:
             raise ModelFileError(f"appearance bank {path} is unreadable: {err}") from err
         width = hog(model.crop).getDescriptorSize()
-        if model.bank.ndim != 2 or model.bank.shape[1] != width or model.box is None:
-            raise ModelFileError(f"appearance bank {path} has shape {model.bank.shape}, expected (n, {width}) "
+        if bank.ndim != 2 or bank.shape[1] != width or model.box is None:
+            raise ModelFileError(f"appearance bank {path} has shape {bank.shape}, expected (n, {width}) "
                                  "and params with a fitted 'box'")
+        model._keep(bank)
         return model
 
 

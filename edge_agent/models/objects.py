@@ -118,9 +118,15 @@ def track_seconds(params: dict[str, Any], model: str) -> float:
     return seconds
 
 
-def nearest_distances(queries: np.ndarray, bank: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Mean Euclidean distance of each query to its ``k`` nearest bank rows, and the nearest row index."""
-    d2 = (queries * queries).sum(1)[:, None] - 2.0 * queries @ bank.T + (bank * bank).sum(1)[None, :]
+def nearest_distances(queries: np.ndarray, bank: np.ndarray, k: int, bank_sq: np.ndarray | None = None
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """Mean Euclidean distance of each query to its ``k`` nearest bank rows, and the nearest row index.
+
+    ``bank_sq``: the bank rows' squared norms, when the caller keeps them (a large bank need not
+    recompute them every frame)."""
+    if bank_sq is None:
+        bank_sq = (bank * bank).sum(1)
+    d2 = (queries * queries).sum(1)[:, None] - 2.0 * queries @ bank.T + bank_sq[None, :]
     d2 = np.maximum(d2, 0.0)
     k = min(k, bank.shape[0])
     part = np.partition(d2, k - 1, axis=1)[:, :k]

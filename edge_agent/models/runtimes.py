@@ -106,3 +106,20 @@ def hailo_status() -> tuple[bool, str]:
     except ImportError as err:
         return False, f"hailo_platform not importable ({err})"
     return True, f"hailo_platform {getattr(mod, '__version__', '?')}"
+
+
+def one_thread_per_camera() -> None:
+    """OpenCV and the BLAS behind numpy run each call on the calling thread only.
+
+    Every camera has a thread of its own, and the models' per-frame work (a few small crops, a
+    kNN over a few thousand rows) is far too small to split: on a 2-core box a multi-threaded BLAS
+    made the appearance model's kNN 4x slower (0.9 -> 4 ms) while anything else was running.
+    Not for training, where torch and large matrices do use the cores."""
+    import cv2
+
+    cv2.setNumThreads(1)
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # optional: without it numpy keeps its default threads
+        return
+    threadpool_limits(1, user_api="blas")

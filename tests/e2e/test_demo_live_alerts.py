@@ -91,7 +91,7 @@ def test_demo_shows_live_alerts_from_the_simulated_agent(tmp_path, browser_page)
                     raise AssertionError(f"no live alert reached the wall within 90 s: {console}")
                 page.wait_for_timeout(200)
         # the models that voted, with their scores (which models: what training's validation chose for the demo camera)
-        assert re.search(r"\b(flow|objects|autoencoder|zone_rules) \d+\.\d\d\b", new_row), new_row
+        assert re.search(r"\b(flow|objects|autoencoder|appearance|zone_rules) \d+\.\d\d\b", new_row), new_row
         assert page.url == f"{url}/alerts/"  # still the same page: nothing reloaded
     except AssertionError as err:
         raise AssertionError(f"{err}\n--- manage.py demo said:\n{stop(demo, log_path)[-4000:]}") from err

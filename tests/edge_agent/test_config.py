@@ -27,7 +27,7 @@ def test_models_are_a_union_discriminated_on_type():
         CameraConfig(id="a", source="x", models=[{"type": "Bad Type"}])
     with pytest.raises(ValidationError, match="Extra inputs"):
         CameraConfig(id="a", source="x", models=[{"type": "acme_thermal", "gain": 2}])
-    with pytest.raises(ValidationError, match=r"models\.0\n.*every model needs a 'type'; built in: \['autoencoder'"):
+    with pytest.raises(ValidationError, match=r"models\.0\n.*every model needs a 'type'; built in: \['appearance', 'autoencoder'"):
         CameraConfig(id="a", source="x", models=[{"name": "typeless"}])
     with pytest.raises(ValidationError, match="model_path"):
         CameraConfig(id="a", source="x", models=[{"type": "yolo_onnx"}])

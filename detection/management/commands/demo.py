@@ -125,9 +125,16 @@ class Command(BaseCommand):
         return path
 
     def _bundle(self, state: Path) -> Path:
+        from edge_agent.errors import EdgeError
+        from edge_agent.models.bundle import load_bundle
+
         bundle = state / "bundle.tar.gz"
         if bundle.exists():
-            return bundle
+            try:
+                load_bundle(bundle)
+                return bundle
+            except EdgeError as err:  # fitted by an older agent (a model's version changed): fit it again
+                self.stdout.write(f"  the demo bundle no longer loads ({err}); fitting it again")
         self.stdout.write("  fitting the demo model bundle on simulated normal footage (once, about a minute: "
                           "2-fold validation chooses its settings, then the final fit) ...")
         normal = state / "normal"
