@@ -26,10 +26,10 @@ import cv2
 import numpy as np
 
 from edge_agent._compat import Self
-from edge_agent.errors import ConfigError, ModelFileError, NotFitted
+from edge_agent.errors import ConfigError, NotFitted
 from edge_agent.models.base import AnomalyModel, Capability, Evidence, Frame, ModelScore, ProgressFn, param
 from edge_agent.models.flow import Candidate, MotionFrontEnd, check_motion_params, iter_motion, motion_settings, resolve_box
-from edge_agent.models.objects import ObjectTracker, nearest_distances, track_seconds
+from edge_agent.models.objects import ObjectTracker, nearest_distances, read_bank, track_seconds
 from edge_agent.models.perspective import Perspective
 from edge_agent.models.registry import register
 
@@ -151,16 +151,8 @@ class AppearanceModel(AnomalyModel):
         path = directory / BANK_FILE
         model = cls(**params)
         model.perspective = Perspective.from_dict(params.get("perspective"), f"appearance params in {directory}")
-        try:
-            with np.load(path) as data:
-                bank = data["bank"]
-        except (OSError, ValueError, KeyError) as err:
-            raise ModelFileError(f"appearance bank {path} is unreadable: {err}") from err
         width = hog(model.crop).getDescriptorSize()
-        if bank.ndim != 2 or bank.shape[1] != width or model.box is None:
-            raise ModelFileError(f"appearance bank {path} has shape {bank.shape}, expected (n, {width}) "
-                                 "and params with a fitted 'box'")
-        model._keep(bank)
+        model._keep(read_bank(path, ("bank",), width, model.box is not None, "appearance")["bank"])
         return model
 
 

@@ -133,6 +133,21 @@ def nearest_distances(queries: np.ndarray, bank: np.ndarray, k: int, bank_sq: np
     return np.sqrt(part).mean(1), np.argmin(d2, axis=1)
 
 
+def read_bank(path: Path, keys: tuple[str, ...], width: int, fitted_box: bool, what: str) -> dict[str, np.ndarray]:
+    """The arrays ``keys`` of a kNN model's ``.npz`` bank file; its ``bank`` must be (n, ``width``) and
+    the params must hold a fitted box (ModelFileError naming the file otherwise)."""
+    try:
+        with np.load(path) as data:
+            arrays = {k: data[k] for k in keys}
+    except (OSError, ValueError, KeyError) as err:
+        raise ModelFileError(f"{what} bank {path} is unreadable: {err}") from err
+    bank = arrays["bank"]
+    if bank.ndim != 2 or bank.shape[1] != width or not fitted_box:
+        raise ModelFileError(f"{what} bank {path} has shape {bank.shape}, expected (n, {width}) "
+                             "and params with a fitted 'box'")
+    return arrays
+
+
 @register
 class ObjectsModel(AnomalyModel):
     """kNN over per-object motion/size features against the camera's normal objects."""
@@ -248,15 +263,10 @@ class ObjectsModel(AnomalyModel):
         path = directory / BANK_FILE
         model = cls(**params)
         model.perspective = Perspective.from_dict(params.get("perspective"), f"objects params in {directory}")
-        try:
-            with np.load(path) as data:
-                model.bank, model.mean, model.std = data["bank"], data["mean"], data["std"]
-        except (OSError, ValueError, KeyError) as err:
-            raise ModelFileError(f"objects bank {path} is unreadable: {err}") from err
-        if model.bank.ndim != 2 or model.bank.shape[1] != len(FEATURES) or model.box is None:
-            raise ModelFileError(f"objects bank {path} has shape {model.bank.shape}, expected (n, {len(FEATURES)}) "
-                                 "and params with a fitted 'box'")
+        arrays = read_bank(path, ("bank", "mean", "std"), len(FEATURES), model.box is not None, "objects")
+        model.bank, model.mean, model.std = arrays["bank"], arrays["mean"], arrays["std"]
         return model
 
 
-__all__ = ["FEATURES", "ObjectTracker", "ObjectsModel", "Track", "nearest_distances", "object_features", "track_seconds"]
+__all__ = ["FEATURES", "ObjectTracker", "ObjectsModel", "Track", "nearest_distances", "object_features", "read_bank",
+           "track_seconds"]
