@@ -27,9 +27,9 @@ import numpy as np
 
 from edge_agent._compat import Self
 from edge_agent.errors import ConfigError, NotFitted
-from edge_agent.models.base import AnomalyModel, Capability, Evidence, Frame, ModelScore, ProgressFn, param
-from edge_agent.models.flow import Candidate, MotionFrontEnd, check_motion_params, iter_motion, motion_settings, resolve_box
-from edge_agent.models.objects import ObjectTracker, nearest_distances, read_bank, track_seconds
+from edge_agent.models.base import Capability, Evidence, Frame, ModelScore, ProgressFn, param
+from edge_agent.models.flow import Candidate, iter_motion, resolve_box
+from edge_agent.models.objects import TrackedObjectsModel, nearest_distances, read_bank
 from edge_agent.models.perspective import Perspective
 from edge_agent.models.registry import register
 
@@ -41,42 +41,25 @@ def hog(crop: int) -> cv2.HOGDescriptor:
 
 
 @register
-class AppearanceModel(AnomalyModel):
+class AppearanceModel(TrackedObjectsModel):
     """HOG of each moving object, kNN against the camera's normal moving objects."""
 
     type_key = "appearance"
     version = "1"
     capabilities = frozenset({Capability.APPEARANCE, Capability.OBJECTS})
+    default_k = 3
+    default_bank_size = 4000
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
-        self.k = param(params, "k", 3)
-        self.bank_size = param(params, "bank_size", 4000)
         self.crop = param(params, "crop", 32)
         self.scale = param(params, "scale", 1.5, float)
-        self.seed = param(params, "seed", 0)
-        check_motion_params(params)
-        self.track_s = track_seconds(params, "appearance")
-        if self.k < 1 or self.bank_size < self.k:
-            raise ConfigError(f"appearance needs k >= 1 and bank_size >= k, got k={self.k}, bank_size={self.bank_size}")
         if self.crop < 16 or self.crop % 8:
             raise ConfigError(f"appearance crop must be >= 16 pixels and divisible by 8, got {self.crop}")
         if not 0.5 <= self.scale <= 4.0:
             raise ConfigError(f"appearance scale (crop side over expected object height) must be in [0.5, 4], got {self.scale}")
-        self.box: int | None = int(params["box"]) if isinstance(params.get("box"), int) else None
-        self.perspective: Perspective | None = None
-        self.bank: np.ndarray | None = None
         self._bank_sq: np.ndarray | None = None  # the bank rows' squared norms, kept for the per-frame kNN
-        self.front: MotionFrontEnd | None = None
-        self.tracker: ObjectTracker | None = None
         self._hog = hog(self.crop)
-        if self.box is not None:
-            self._start(self.box)
-
-    def _start(self, box: int) -> None:
-        self.box = box
-        self.front = MotionFrontEnd(motion_settings(self.params, box))
-        self.tracker = ObjectTracker(max_dist=float(box), window_s=self.track_s)
 
     def describe_objects(self, frame: Frame, objects: Sequence[Candidate]) -> np.ndarray:
         """(N, D) float32 HOG descriptors of the crops around ``objects``."""
@@ -114,12 +97,6 @@ class AppearanceModel(AnomalyModel):
     def _keep(self, bank: np.ndarray) -> None:
         self.bank = np.ascontiguousarray(bank, np.float32)
         self._bank_sq = (self.bank * self.bank).sum(1)
-
-    def reset(self) -> None:
-        if self.front is not None:
-            self.front.reset()
-        if self.tracker is not None:
-            self.tracker.reset()
 
     def score(self, frame: Frame) -> ModelScore:
         if self.front is None or self.tracker is None or self.bank is None or self.perspective is None:

@@ -32,7 +32,7 @@ from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -148,27 +148,28 @@ def read_bank(path: Path, keys: tuple[str, ...], width: int, fitted_box: bool, w
     return arrays
 
 
-@register
-class ObjectsModel(AnomalyModel):
-    """kNN over per-object motion/size features against the camera's normal objects."""
+class TrackedObjectsModel(AnomalyModel):
+    """What the kNN models over the front end's tracked objects share (objects, appearance).
 
-    type_key = "objects"
-    version = "4"  # 2: per-frame features; 3: features averaged over tracks; 4: perspective-aware sizes and speeds
-    capabilities = frozenset({Capability.OBJECTS, Capability.MOTION})
+    Params ``k`` (nearest normal rows averaged), ``bank_size`` (normal rows kept), ``seed`` (of that
+    subsample), ``track_s`` and the motion front end's; the front end and the tracker once the
+    object size (``box``) is known; the camera's perspective, learned by ``fit``."""
+
+    default_k: ClassVar[int]
+    default_bank_size: ClassVar[int]
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
-        self.k = param(params, "k", 1)
-        self.bank_size = param(params, "bank_size", 5000)
+        self.k = param(params, "k", self.default_k)
+        self.bank_size = param(params, "bank_size", self.default_bank_size)
         self.seed = param(params, "seed", 0)
         check_motion_params(params)
-        self.track_s = track_seconds(params, "objects")
+        self.track_s = track_seconds(params, self.type_key)
         if self.k < 1 or self.bank_size < self.k:
-            raise ConfigError(f"objects needs k >= 1 and bank_size >= k, got k={self.k}, bank_size={self.bank_size}")
+            raise ConfigError(f"{self.type_key} needs k >= 1 and bank_size >= k, got k={self.k}, "
+                              f"bank_size={self.bank_size}")
         self.box: int | None = int(params["box"]) if isinstance(params.get("box"), int) else None
-        self.mean: np.ndarray | None = None
-        self.std: np.ndarray | None = None
-        self.bank: np.ndarray | None = None  # standardised features
+        self.bank: np.ndarray | None = None
         self.perspective: Perspective | None = None
         self.front: MotionFrontEnd | None = None
         self.tracker: ObjectTracker | None = None
@@ -179,6 +180,28 @@ class ObjectsModel(AnomalyModel):
         self.box = box
         self.front = MotionFrontEnd(motion_settings(self.params, box))
         self.tracker = ObjectTracker(max_dist=float(box), window_s=self.track_s)
+
+    def reset(self) -> None:
+        if self.front is not None:
+            self.front.reset()
+        if self.tracker is not None:
+            self.tracker.reset()
+
+
+@register
+class ObjectsModel(TrackedObjectsModel):
+    """kNN over per-object motion/size features against the camera's normal objects."""
+
+    type_key = "objects"
+    version = "4"  # 2: per-frame features; 3: features averaged over tracks; 4: perspective-aware sizes and speeds
+    capabilities = frozenset({Capability.OBJECTS, Capability.MOTION})
+    default_k = 1
+    default_bank_size = 5000
+
+    def __init__(self, **params: Any) -> None:
+        self.mean: np.ndarray | None = None
+        self.std: np.ndarray | None = None  # the bank holds features standardised by these
+        super().__init__(**params)
 
     def _tracked(self, frame: Frame) -> tuple[tuple[Candidate, ...], np.ndarray, list[Track]]:
         """This frame's objects, their track-averaged features and their tracks (front end and tracker state advance)."""
@@ -224,12 +247,6 @@ class ObjectsModel(AnomalyModel):
         out[:, SCALED] /= self.perspective.height(x[:, ROW])[:, None].astype(np.float32)
         return out
 
-    def reset(self) -> None:
-        if self.front is not None:
-            self.front.reset()
-        if self.tracker is not None:
-            self.tracker.reset()
-
     def score(self, frame: Frame) -> ModelScore:
         if self.front is None or self.bank is None or self.mean is None or self.std is None or self.perspective is None:
             raise NotFitted(f"model {self.type_key!r} must be fitted (or loaded from a bundle) before score()")
@@ -268,5 +285,5 @@ class ObjectsModel(AnomalyModel):
         return model
 
 
-__all__ = ["FEATURES", "ObjectTracker", "ObjectsModel", "Track", "nearest_distances", "object_features", "read_bank",
+__all__ = ["FEATURES", "ObjectTracker", "ObjectsModel", "Track", "TrackedObjectsModel", "nearest_distances", "object_features", "read_bank",
            "track_seconds"]
