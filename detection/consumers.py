@@ -27,8 +27,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from asgiref.sync import async_to_sync
-from channels.generic.websocket import JsonWebsocketConsumer
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -72,21 +72,36 @@ def _pydantic_errors(err: ValidationError) -> dict[str, list[str]]:
     return errors
 
 
-class AlertWallConsumer(JsonWebsocketConsumer):
-    def connect(self) -> None:
+class AlertWallConsumer(AsyncJsonWebsocketConsumer):
+    """Async, so a push is filtered and sent on the event loop: a busy site pushes many times a
+    second to every open wall, and as a sync consumer each push was a hop to the process's one
+    shared database thread and back (two ``close_old_connections``, ``async_to_sync`` for the
+    send), where the walls queued behind each other and behind every other database call of the
+    process. What reads the database (admission, the rights behind pushes, acknowledge/dismiss)
+    runs in ``database_sync_to_async``, exactly as before."""
+
+    async def connect(self) -> None:
+        refusal = await database_sync_to_async(self._admit)()
+        if refusal is not None:
+            await self.close(code=refusal)
+            return
+        for group in self.joined:
+            await self.channel_layer.group_add(group, self.channel_name)
+        await self.accept()
+        await self.send_json(self.hello)
+
+    def _admit(self) -> int | None:
+        """Resolve the member from the session; the close code refusing them, or None."""
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
-            self.close(code=CLOSE_UNAUTHENTICATED)
-            return
+            return CLOSE_UNAUTHENTICATED
         session = self.scope.get("session")
         membership = membership_resolve(user=user, tenant_id=session.get(SESSION_TENANT_KEY) if session else None)
         if membership is None:
-            self.close(code=CLOSE_NOT_MEMBER)
-            return
+            return CLOSE_NOT_MEMBER
         self.otp_verified = session_second_factor_verified(user=user, session=session)
         if second_factor_required(membership=membership) and not self.otp_verified:
-            self.close(code=CLOSE_NOT_MEMBER)  # the tenant's 2FA rule, as for the portal and the session API
-            return
+            return CLOSE_NOT_MEMBER  # the tenant's 2FA rule, as for the portal and the session API
         self.membership_id = membership.id
         self.user_id = user.id
         self.tenant_id = membership.tenant_id
@@ -94,14 +109,12 @@ class AlertWallConsumer(JsonWebsocketConsumer):
         self.joined = [alert_group(self.tenant_id), member_group(membership.id)]
         if self.session_key:
             self.joined.append(session_group(self.session_key))
-        for group in self.joined:
-            async_to_sync(self.channel_layer.group_add)(group, self.channel_name)
-        self.accept()
-        self.send_json({"type": "hello", "tenant": membership.tenant.slug, "role": membership.role})
+        self.hello = {"type": "hello", "tenant": membership.tenant.slug, "role": membership.role}
+        return None
 
-    def disconnect(self, code: int) -> None:
+    async def disconnect(self, code: int) -> None:
         for group in getattr(self, "joined", []):
-            async_to_sync(self.channel_layer.group_discard)(group, self.channel_name)
+            await self.channel_layer.group_discard(group, self.channel_name)
 
     def current_member(self) -> Membership | None:
         """The membership as it is now, or None when removed or signed out."""
@@ -113,85 +126,90 @@ class AlertWallConsumer(JsonWebsocketConsumer):
             return None  # the tenant turned its 2FA rule on (or promoted this member) since connect
         return member
 
-    def push_filter(self) -> Any:
+    def _push_rights(self) -> Any:
+        member = self.current_member()
+        if member is None:
+            return None
+        with tenant_scope(self.tenant_id):
+            return visibility(membership=member).sees
+
+    async def push_filter(self) -> Any:
         """``sees(site_id=, camera_id=)`` for pushes, or None when no longer a member; the rights
         behind it are at most ``rights_ttl_s`` old."""
         now = time.monotonic()
-        cached = getattr(self, "_push_rights", None)
+        cached = getattr(self, "_rights", None)
         if cached is not None and now - cached[0] < rights_ttl_s():
             return cached[1]
-        member = self.current_member()
-        sees = None
-        if member is not None:
-            with tenant_scope(self.tenant_id):
-                sees = visibility(membership=member).sees
-        self._push_rights = (now, sees)
+        sees = await database_sync_to_async(self._push_rights)()
+        self._rights = (now, sees)
         return sees
 
-    def member_revoked(self, event: dict[str, Any]) -> None:
-        self.send_json({"type": "closing", "code": event["code"], "detail": event["reason"]})
-        self.close(code=event["code"])
+    async def member_revoked(self, event: dict[str, Any]) -> None:
+        await self.send_json({"type": "closing", "code": event["code"], "detail": event["reason"]})
+        await self.close(code=event["code"])
 
-    def alert_changed(self, event: dict[str, Any]) -> None:
-        self.alerts_changed({"alerts": [event["alert"]]}, single=True)
+    async def alert_changed(self, event: dict[str, Any]) -> None:
+        await self.alerts_changed({"alerts": [event["alert"]]}, single=True)
 
-    def alerts_changed(self, event: dict[str, Any], single: bool = False) -> None:
+    async def alerts_changed(self, event: dict[str, Any], single: bool = False) -> None:
         """A coalesced push (one group commit's alerts of this tenant): each alert is filtered by
         the member's visibility, one ``alerts`` frame goes out (``alert`` for a single change)."""
-        sees = self.push_filter()
+        sees = await self.push_filter()
         if sees is None:
-            self.close(code=CLOSE_NOT_MEMBER)
+            await self.close(code=CLOSE_NOT_MEMBER)
             return
         alerts = [a for a in event["alerts"] if sees(site_id=a.get("site"), camera_id=a.get("camera"))]
         if alerts and single:
-            self.send_json({"type": "alert", "alert": alerts[0]})
+            await self.send_json({"type": "alert", "alert": alerts[0]})
         elif alerts:
-            self.send_json({"type": "alerts", "alerts": alerts})
+            await self.send_json({"type": "alerts", "alerts": alerts})
 
-    def devices_changed(self, event: dict[str, Any]) -> None:
+    async def devices_changed(self, event: dict[str, Any]) -> None:
         """Device status changes (detection.health, coalesced per sweep): one ``devices`` frame
         with the devices of the sites the member sees (rights at most ``rights_ttl_s`` old)."""
-        sees = self.push_filter()
+        sees = await self.push_filter()
         if sees is None:
-            self.close(code=CLOSE_NOT_MEMBER)
+            await self.close(code=CLOSE_NOT_MEMBER)
             return
         devices = [d for d in event["devices"] if sees(site_id=d.get("site"))]
         if devices:
-            self.send_json({"type": "devices", "devices": devices})
+            await self.send_json({"type": "devices", "devices": devices})
 
-    def receive(self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any) -> None:
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any) -> None:
         if text_data is None:
-            self.send_json({"type": "error", "code": 4400, "detail": "send JSON text frames, not binary"})
+            await self.send_json({"type": "error", "code": 4400, "detail": "send JSON text frames, not binary"})
             return
         try:
             content = parse_json_limited(text_data, max_bytes=MAX_WS_MESSAGE_BYTES)
         except JsonLimitError as err:
-            self.send_json({"type": "error", "code": 4400, "detail": str(err)})
+            await self.send_json({"type": "error", "code": 4400, "detail": str(err)})
             return
-        self.receive_json(content)
+        await self.receive_json(content)
 
-    def receive_json(self, content: Any, **kwargs: Any) -> None:
+    async def receive_json(self, content: Any, **kwargs: Any) -> None:
+        reply, close = await database_sync_to_async(self._handle)(content)
+        await self.send_json(reply)
+        if close is not None:
+            await self.close(code=close)
+
+    def _handle(self, content: Any) -> tuple[dict[str, Any], int | None]:
+        """The reply to one message, and the close code when the socket must close after it."""
         kind = content.get("type") if isinstance(content, dict) else None
         if kind not in {"acknowledge", "dismiss"}:
-            self.send_json({"type": "error", "code": 4400, "detail": f"unknown message type {kind!r}; "
-                            "use 'acknowledge' or 'dismiss'"})
-            return
+            return {"type": "error", "code": 4400, "detail": f"unknown message type {kind!r}; "
+                    "use 'acknowledge' or 'dismiss'"}, None
         member = self.current_member()
         if member is None:
-            self.send_json({"type": "error", "code": CLOSE_NOT_MEMBER, "detail": "you are no longer a member"})
-            self.close(code=CLOSE_NOT_MEMBER)
-            return
+            return {"type": "error", "code": CLOSE_NOT_MEMBER, "detail": "you are no longer a member"}, CLOSE_NOT_MEMBER
         try:
             msg = AlertCloseMessage.model_validate(content)
         except ValidationError as err:
-            self.send_json({"type": "error", "code": 4400, "detail": _pydantic_errors(err)})
-            return
+            return {"type": "error", "code": 4400, "detail": _pydantic_errors(err)}, None
         service = services.alert_acknowledge if kind == "acknowledge" else services.alert_dismiss
         try:
             with tenant_scope(self.tenant_id), audit_ip((self.scope.get("client") or [None])[0]):
                 alert = service(member=member, alert_id=msg.alert_id, reason=msg.reason, note=msg.note)
                 payload = AlertSerializer(alert).data
         except VadError as err:
-            self.send_json(ws_error_reply(err))
-            return
-        self.send_json({"type": f"{kind}.ok", "alert": payload})
+            return ws_error_reply(err), None
+        return {"type": f"{kind}.ok", "alert": payload}, None
