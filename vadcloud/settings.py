@@ -293,7 +293,9 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         # socket_timeout None: redis-py 8 defaults to 5 s, shorter than channels_redis's blocking
         # BZPOPMIN, so every idle socket crashed with 1011 every ~5 s (django/channels_redis#422).
-        "default": {"BACKEND": "channels_redis.core.RedisChannelLayer",
+        # vadcloud.channel_layer: channels_redis's layer whose process-local receive cannot lose a
+        # message when a consumer stops mid-receive (a device disconnecting made walls miss pushes).
+        "default": {"BACKEND": "vadcloud.channel_layer.RedisChannelLayer",
                     "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": None}],
                                "capacity": CHANNEL_LAYER_CAPACITY, "expiry": CHANNEL_LAYER_EXPIRY_S}}
     }
