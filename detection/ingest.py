@@ -338,40 +338,30 @@ _ZONE_FIELDS = ("id", "tenant_id", "camera_id", "name")
 
 
 class _Lookups:
-    """The rows every device of a group needs, in one query each.
+    """The rows every device of a group needs, read once for the whole group (``_group_rows``).
 
     Cross-tenant by design (``unscoped_objects``): one commit serves the authenticated devices of
     many tenants. Every row is selected by the device it belongs to (``device_id``), whose tenant
     was fixed when the device authenticated, and is checked against that tenant again here, so no
-    device ever sees another tenant's (or another device's) camera, zone or alert.
+    device ever sees another tenant's (or another device's) camera, zone or alert. ``devices`` are
+    the group's live devices (locked, not refused); rows of the others are dropped here.
     """
 
-    def __init__(self, devices: dict[int, EdgeDevice], items: list[DeviceFrames]) -> None:
-        wanted: dict[int, set[int]] = {}
-        event_ids: set[str] = set()
-        for item in items:
-            ids = wanted.setdefault(item.device_id, set())
-            for msg in item.messages():
-                if hasattr(msg, "camera_id") and (cid := _camera_id(msg.camera_id)) is not None:
-                    ids.add(cid)
-                if hasattr(msg, "event_id"):
-                    event_ids.add(msg.event_id)
-        all_ids = set().union(*wanted.values()) if wanted else set()
+    def __init__(self, devices: dict[int, EdgeDevice], rows: _GroupRows) -> None:
         self.cameras: dict[int, dict[int, Camera]] = {}
-        if all_ids:
-            for cam in _cameras_of(list(devices), sorted(all_ids)):
-                device = devices[cam.device_id]  # type: ignore[index]
-                if cam.tenant_id == device.tenant_id and cam.id in wanted.get(device.id, ()):
-                    self.cameras.setdefault(device.id, {})[cam.id] = cam
-        camera_ids = [cid for cams in self.cameras.values() for cid in cams]
-        self.zones: dict[tuple[int, str], Zone] = {
-            (z.camera_id, z.name): z for z in _zones_of(camera_ids)} if camera_ids else {}
+        for cam in rows.cameras:
+            device = devices.get(cam.device_id)  # type: ignore[arg-type]
+            if device is not None and cam.tenant_id == device.tenant_id and cam.id in rows.wanted.get(device.id, ()):
+                self.cameras.setdefault(device.id, {})[cam.id] = cam
+        kept = {cid for cams in self.cameras.values() for cid in cams}
+        self.zones: dict[tuple[int, str], Zone] = {(z.camera_id, z.name): z for z in rows.zones if z.camera_id in kept}
         self.alerts: dict[int, dict[str, Alert]] = {}
-        known = _known_alert_ids(list(devices), event_ids) if event_ids else []
-        if known:
-            for alert in Alert.unscoped_objects.select_related("camera__site", "zone", "handled_by").filter(id__in=known):
-                if alert.tenant_id == devices[alert.device_id].tenant_id:  # type: ignore[index]
-                    self.alerts.setdefault(alert.device_id, {})[alert.event_id] = alert  # type: ignore[index]
+        if rows.known:
+            for alert in Alert.unscoped_objects.select_related("camera__site", "zone", "handled_by").filter(
+                    id__in=rows.known):
+                device = devices.get(alert.device_id)  # type: ignore[arg-type]
+                if device is not None and alert.tenant_id == device.tenant_id:
+                    self.alerts.setdefault(device.id, {})[alert.event_id] = alert
 
     def frame(self, device: EdgeDevice, now: datetime) -> _Frame:
         cameras = self.cameras.get(device.id, {})
@@ -400,11 +390,12 @@ def _loader(model: type[Any], fields: tuple[str, ...], where: str, tail: str) ->
     return sql, [f.attname for f in loaded], converters
 
 
-def _load(model: type[Any], fields: tuple[str, ...], where: str, params: list[Any], tail: str = "") -> list[Any]:
-    sql, attnames, converters = _loader(model, fields, where, tail)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        rows = cursor.fetchall()
+_DEVICE_FIELDS = tuple(f.attname for f in EdgeDevice._meta.concrete_fields)
+
+
+def _instances(model: type[Any], fields: tuple[str, ...], where: str, tail: str, rows: list[tuple[Any, ...]]) -> list[Any]:
+    """The rows of ``_loader(model, fields, where, tail)``'s SQL as model instances."""
+    _, attnames, converters = _loader(model, fields, where, tail)
     out = []
     for row in rows:
         if converters:
@@ -418,40 +409,93 @@ def _load(model: type[Any], fields: tuple[str, ...], where: str, params: list[An
     return out
 
 
-def _lock_devices(ids: list[int]) -> list[EdgeDevice]:
-    """The devices of a group, locked in id order (``SELECT ... FOR UPDATE``)."""
+@dataclass
+class _GroupRows:
+    """What a group commit reads before applying its frames: its devices (locked, in id order),
+    the cameras its messages name (``wanted``: device id -> camera ids), their zones, and the ids
+    of the alerts its devices already have for the event ids its messages name."""
+
+    devices: list[EdgeDevice]
+    cameras: list[Camera]
+    zones: list[Zone]
+    known: list[int]
+    wanted: dict[int, set[int]]
+
+
+def _wanted(items: list[DeviceFrames]) -> tuple[dict[int, set[int]], set[str]]:
+    wanted: dict[int, set[int]] = {}
+    event_ids: set[str] = set()
+    for item in items:
+        ids = wanted.setdefault(item.device_id, set())
+        for msg in item.messages():
+            if hasattr(msg, "camera_id") and (cid := _camera_id(msg.camera_id)) is not None:
+                ids.add(cid)
+            if hasattr(msg, "event_id"):
+                event_ids.add(msg.event_id)
+    return wanted, event_ids
+
+
+@functools.cache
+def _pg_texts() -> dict[str, str]:
+    """The WHERE clauses of the group reads on PostgreSQL (zones by the subquery of the cameras
+    read, so the four reads need nothing from each other's rows)."""
+    q = connection.ops.quote_name
+    return {"zones": f"camera_id IN (SELECT id FROM {q(Camera._meta.db_table)} "
+                     "WHERE device_id = ANY(%s) AND id = ANY(%s))",
+            "known": f"SELECT id FROM {q(Alert._meta.db_table)} "
+                     "WHERE device_id = ANY(%s) AND event_id = ANY(string_to_array(%s, ','))"}
+
+
+def _group_rows(device_ids: list[int], wanted: dict[int, set[int]], event_ids: set[str]) -> _GroupRows:
+    """The group's reads. On PostgreSQL the device lock (``SELECT ... FOR UPDATE`` in id order) and
+    the camera, zone and known-alert reads go to the server together in pipeline mode: one round
+    trip (with the transaction's BEGIN) instead of five, which the group commit's latency (and so
+    every ack's) paid each time; the server still runs them in order, the lock first, so the reads
+    see what the previous holder of the lock committed. Event ids travel as ONE text parameter
+    split by the server (they cannot contain a comma: protocol ``event_id`` is
+    ``[A-Za-z0-9_.:-]``): binding a list of thousands of strings client-side cost more than the rest
+    of the group's writes."""
+    camera_ids = sorted(set().union(*wanted.values())) if wanted else []
     if connection.vendor != "postgresql":
-        return list(EdgeDevice.unscoped_objects.select_for_update().filter(id__in=ids).order_by("id"))
-    fields = tuple(f.attname for f in EdgeDevice._meta.concrete_fields)
-    return _load(EdgeDevice, fields, "id = ANY(%s)", [ids], " ORDER BY id FOR UPDATE")
+        devices = list(EdgeDevice.unscoped_objects.select_for_update().filter(id__in=device_ids).order_by("id"))
+        cameras = list(Camera.unscoped_objects.filter(device_id__in=device_ids, id__in=camera_ids)
+                       .only(*_CAMERA_FIELDS).order_by()) if camera_ids else []
+        zones = list(Zone.unscoped_objects.filter(camera_id__in=[c.id for c in cameras]).only(*_ZONE_FIELDS)
+                     .order_by()) if cameras else []
+        known = list(Alert.unscoped_objects.filter(device_id__in=device_ids, event_id__in=event_ids)
+                     .values_list("id", flat=True)) if event_ids else []
+        return _GroupRows(devices, cameras, zones, known, wanted)
+    texts = _pg_texts()
+    reads: list[tuple[str, list[Any]]] = [
+        (_loader(EdgeDevice, _DEVICE_FIELDS, "id = ANY(%s)", " ORDER BY id FOR UPDATE")[0], [device_ids])]
+    if camera_ids:
+        reads.append((_loader(Camera, _CAMERA_FIELDS, "device_id = ANY(%s) AND id = ANY(%s)", "")[0],
+                      [device_ids, camera_ids]))
+        reads.append((_loader(Zone, _ZONE_FIELDS, texts["zones"], "")[0], [device_ids, camera_ids]))
+    if event_ids:
+        reads.append((texts["known"], [device_ids, ",".join(sorted(event_ids))]))
+    results = _pipelined(reads)
+    devices = _instances(EdgeDevice, _DEVICE_FIELDS, "id = ANY(%s)", " ORDER BY id FOR UPDATE", results[0])
+    cameras = _instances(Camera, _CAMERA_FIELDS, "device_id = ANY(%s) AND id = ANY(%s)", "",
+                         results[1]) if camera_ids else []
+    zones = _instances(Zone, _ZONE_FIELDS, texts["zones"], "", results[2]) if camera_ids else []
+    known = [row[0] for row in results[-1]] if event_ids else []
+    return _GroupRows(devices, cameras, zones, known, wanted)
 
 
-def _cameras_of(device_ids: list[int], camera_ids: list[int]) -> list[Camera]:
-    if connection.vendor != "postgresql":
-        return list(Camera.unscoped_objects.filter(device_id__in=device_ids, id__in=camera_ids)
-                    .only(*_CAMERA_FIELDS).order_by())
-    return _load(Camera, _CAMERA_FIELDS, "device_id = ANY(%s) AND id = ANY(%s)", [device_ids, camera_ids])
-
-
-def _zones_of(camera_ids: list[int]) -> list[Zone]:
-    if connection.vendor != "postgresql":
-        return list(Zone.unscoped_objects.filter(camera_id__in=camera_ids).only(*_ZONE_FIELDS).order_by())
-    return _load(Zone, _ZONE_FIELDS, "camera_id = ANY(%s)", [camera_ids])
-
-
-def _known_alert_ids(device_ids: list[int], event_ids: set[str]) -> list[int]:
-    """Ids of the alerts these devices already have for these event ids (usually none: a group is
-    mostly new events). On PostgreSQL the event ids travel as ONE text parameter split by the server
-    (they cannot contain a comma: protocol ``event_id`` is ``[A-Za-z0-9_.:-]``), because binding a
-    list of thousands of strings client-side cost more than the rest of the group's writes."""
-    if connection.vendor != "postgresql":
-        return list(Alert.unscoped_objects.filter(device_id__in=device_ids, event_id__in=event_ids)
-                    .values_list("id", flat=True))
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT id FROM {connection.ops.quote_name(Alert._meta.db_table)} "
-                       "WHERE device_id = ANY(%s) AND event_id = ANY(string_to_array(%s, ','))",
-                       [device_ids, ",".join(sorted(event_ids))])
-        return [row[0] for row in cursor.fetchall()]
+def _pipelined(reads: list[tuple[str, list[Any]]]) -> list[list[tuple[Any, ...]]]:
+    """Each read's rows, the reads sent in one psycopg pipeline (one round trip) through Django's
+    cursors (so its execute wrappers and query log see each one)."""
+    connection.ensure_connection()
+    cursors = [connection.cursor() for _ in reads]
+    try:
+        with connection.connection.pipeline():
+            for cursor, (sql, params) in zip(cursors, reads, strict=True):
+                cursor.execute(sql, params)
+        return [cursor.fetchall() for cursor in cursors]
+    finally:
+        for cursor in cursors:
+            cursor.close()
 
 
 def _apply_entries(frame: _Frame, entries: list[tuple[int, Any, str]]) -> tuple[list[dict[str, Any]], int]:
@@ -512,10 +556,11 @@ def edge_ingest_group(items: list[DeviceFrames]) -> tuple[list[IngestResult | Ex
     rolled back as a whole and the caller writes the frames again one by one.
     """
     ids = sorted({item.device_id for item in items})
-    devices = {d.id: d for d in _lock_devices(ids)}
+    rows = _group_rows(ids, *_wanted(items))
+    devices = {d.id: d for d in rows.devices}
     refused = {item.device_id: _device_refusal(devices.get(item.device_id), item) for item in items}
     live = {i: d for i, d in devices.items() if refused.get(i) is None}
-    lookups = _Lookups(live, [item for item in items if item.device_id in live])
+    lookups = _Lookups(live, rows)
     now = timezone.now()
     taken: list[tuple[int, Heartbeat]] = []
     try:

@@ -564,33 +564,38 @@ def test_new_alerts_of_a_big_batch_are_stored_and_pushed_as_the_api_shows_them(a
 
 
 def test_group_lookups_load_the_rows_the_orm_loads(acme):  # noqa: ANN001
-    """On PostgreSQL a group commit reads devices, cameras and zones by fixed SQL (ingest._load);
-    the instances must be what the ORM builds: same values after the fields' converters (JSON,
-    datetimes), same deferred fields."""
+    """On PostgreSQL a group commit reads devices, cameras, zones and known alerts by fixed SQL in
+    one pipeline (ingest._group_rows); the instances must be what the ORM builds: same values after
+    the fields' converters (JSON, datetimes), same deferred fields; only the device's own cameras."""
     from django.db import transaction
 
     from cameras.models import Zone
-    from detection.ingest import _CAMERA_FIELDS, _ZONE_FIELDS, _cameras_of, _lock_devices, _zones_of
+    from detection.ingest import _CAMERA_FIELDS, _ZONE_FIELDS, _group_rows
 
     device, _ = enroll(acme)
     EdgeDevice.unscoped_objects.filter(id=device.id).update(
         health={"streams": {"1": {"status": "opened", "ts": 1.5}}}, last_seen_at=timezone.now(), last_seq=7)
-    with transaction.atomic():
-        [locked] = _lock_devices([device.id])
+    known = Alert.unscoped_objects.create(tenant=acme.tenant, camera=acme.camera, device_id=device.id,
+                                          event_id="known-event-1", started_at=timezone.now(), peak_score=1.0)
+    with transaction.atomic():  # the other camera is not this device's
+        rows = _group_rows([device.id], {device.id: {acme.camera.id, acme.other_camera.id}},
+                           {"known-event-1", "unknown-event-2"})
+    [locked] = rows.devices
     orm = EdgeDevice.unscoped_objects.get(id=device.id)
     fields = [f.attname for f in EdgeDevice._meta.concrete_fields]
     assert {f: getattr(locked, f) for f in fields} == {f: getattr(orm, f) for f in fields}
     assert locked.health["streams"]["1"]["ts"] == 1.5 and locked.get_deferred_fields() == set()
 
-    [camera] = _cameras_of([device.id], [acme.camera.id, acme.other_camera.id])  # the other is not this device's
+    [camera] = rows.cameras
     orm_camera = Camera.unscoped_objects.only(*_CAMERA_FIELDS).get(id=acme.camera.id)
     assert {f: getattr(camera, f) for f in _CAMERA_FIELDS} == {f: getattr(orm_camera, f) for f in _CAMERA_FIELDS}
     assert camera.get_deferred_fields() == orm_camera.get_deferred_fields() != set()
 
-    [zone] = _zones_of([acme.camera.id])
+    [zone] = rows.zones
     orm_zone = Zone.unscoped_objects.only(*_ZONE_FIELDS).get(id=acme.zone.id)
     assert {f: getattr(zone, f) for f in _ZONE_FIELDS} == {f: getattr(orm_zone, f) for f in _ZONE_FIELDS}
     assert zone.get_deferred_fields() == orm_zone.get_deferred_fields()
+    assert rows.known == [known.id]
 
 
 def test_pipelined_frames_get_every_result_once_in_order_in_cumulative_acks(acme):  # noqa: ANN001
