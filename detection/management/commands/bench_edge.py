@@ -137,17 +137,32 @@ def _make_world(n_senders: int, n_idle: int) -> World:
     return World(tenant.id, senders, session.session_key, idle)
 
 
+def _server_command(kind: str, port: int) -> list[str]:
+    """``daphne`` (what ships), or ``uvicorn[:ws[:loop[:http]]]`` (uvicorn's --ws, --loop and --http;
+    default websockets-sansio, asyncio, httptools) to compare one process of another ASGI server
+    (uvicorn is not a dependency: install it to use this)."""
+    if kind == "daphne":
+        return [str(Path(sys.executable).with_name("daphne")), "-b", "127.0.0.1", "-p", str(port),
+                "vadcloud.asgi:application"]
+    parts = kind.split(":")
+    if parts[0] != "uvicorn" or len(parts) > 4:
+        raise CommandError(f"--server {kind!r}: use 'daphne' or 'uvicorn[:ws[:loop[:http]]]', "
+                           "e.g. uvicorn:websockets-sansio:uvloop")
+    _, ws, loop, http = parts + ["uvicorn", "websockets-sansio", "asyncio", "httptools"][len(parts):]
+    return [sys.executable, "-m", "uvicorn", "--host", "127.0.0.1", "--port", str(port), "--ws", ws, "--loop", loop,
+            "--http", http, "--no-access-log", "--lifespan", "off", "vadcloud.asgi:application"]
+
+
 @contextmanager
-def _server(port: int) -> Iterator[subprocess.Popen]:
+def _server(port: int, kind: str = "daphne") -> Iterator[subprocess.Popen]:
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "vadcloud.settings", "PYTHONUNBUFFERED": "1"}
-    daphne = str(Path(sys.executable).with_name("daphne"))
+    cmd = _server_command(kind, port)
     log_path = Path(os.environ.get("BENCH_SERVER_LOG", f"/tmp/bench_edge_daphne_{port}.log"))
     log = log_path.open("wb")
-    proc = subprocess.Popen([daphne, "-b", "127.0.0.1", "-p", str(port), "vadcloud.asgi:application"],
-                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         if not wait_until_healthy(f"http://127.0.0.1:{port}", server=proc, timeout_s=30):
-            raise CommandError(f"daphne did not come up on port {port}; its log: {log_path}")
+            raise CommandError(f"{kind} did not come up on port {port}; its log: {log_path}")
         yield proc
     finally:
         proc.terminate()
@@ -454,13 +469,18 @@ class Command(BaseCommand):
                             choices=["ingest", "fanout", "devices", "wire", "latency"])
         parser.add_argument("--ingest-runs", nargs="*", default=["single", "batched", "paced"],
                             choices=["single", "batched", "paced"], help="which ingest runs to make")
+        parser.add_argument("--server", default="daphne",
+                            help="the ASGI server of the one process: daphne (shipped) or "
+                                 "uvicorn[:ws[:loop[:http]]] (installed separately), for comparison")
         parser.add_argument("--ack-rate", type=float, default=None,
                             help="events/s of the ack-latency run (default: 60%% of the single-event rate)")
 
     def handle(self, *args: Any, **opts: Any) -> None:
+        _server_command(opts["server"], 0)  # refuses an unknown --server before anything runs
         vendor = connection.vendor
         layer = settings.CHANNEL_LAYERS["default"]["BACKEND"].rsplit(".", 1)[-1]
-        self.stdout.write(f"bench_edge: database {vendor}, channel layer {layer}, one daphne process on 127.0.0.1")
+        self.stdout.write(f"bench_edge: database {vendor}, channel layer {layer}, one {opts['server']} process on "
+                          "127.0.0.1")
         if vendor != "postgresql" or "Redis" not in layer:
             self.stdout.write("  note: the headline figures are for PostgreSQL + Redis (DATABASE_URL, REDIS_URL)")
         import tempfile
@@ -483,7 +503,7 @@ class Command(BaseCommand):
         port = _free_port()
         os.environ["PORTAL_BASE_URL"] = f"http://127.0.0.1:{port}"  # where enrolling devices are told to connect
         edge_url, portal_url = f"ws://127.0.0.1:{port}/ws/edge/", f"ws://127.0.0.1:{port}/ws/alerts/"
-        with _server(port) as proc:
+        with _server(port, opts["server"]) as proc:
             if "ingest" not in opts["skip"]:
                 self._ingest(edge_url, world, opts, proc.pid)
             if "fanout" not in opts["skip"]:
