@@ -619,6 +619,8 @@ def format_table(res: dict[str, Any]) -> str:
                  f"read from disk, {_fmt(s.get('agent_fps_incl_decode'))} fps there); whole bench {s['peak_rss_mb']:.0f} MB; "
                  f"train {res['train']['seconds']:.0f} s (validation {_fmt(res['train']['validation_seconds'])} s); "
                  f"bench {res['bench_seconds']:.0f} s")
+    if s.get("agent_error"):
+        lines.append(f"the agent-process measurement failed: {s['agent_error']}")
     return "\n".join(lines)
 
 

@@ -28,7 +28,7 @@ import numpy as np
 from edge_agent._compat import Self
 from edge_agent.errors import ConfigError, NotFitted
 from edge_agent.models.base import Capability, Evidence, Frame, ModelScore, ProgressFn, param
-from edge_agent.models.flow import Candidate, iter_motion, resolve_box
+from edge_agent.models.flow import Candidate, front_params, iter_motion, resolve_box, saved_params
 from edge_agent.models.objects import TrackedObjectsModel, nearest_distances, read_bank
 from edge_agent.models.perspective import Perspective
 from edge_agent.models.registry import register
@@ -117,16 +117,16 @@ class AppearanceModel(TrackedObjectsModel):
                      tuple(float(v) for v in c.box)),))
 
     def save(self, directory: Path) -> dict[str, Any]:
-        if self.bank is None or self.perspective is None or self.box is None:
+        if self.bank is None or self.perspective is None or self.front is None:
             raise NotFitted(f"model {self.type_key!r} must be fitted before save()")
         with open(directory / BANK_FILE, "wb") as fh:
             np.savez(fh, bank=self.bank)
-        return {**self.params, "box": self.box, "perspective": self.perspective.to_dict()}
+        return {**self.params, **front_params(self.front), "perspective": self.perspective.to_dict()}
 
     @classmethod
     def load(cls, directory: Path, params: dict[str, Any]) -> Self:
         path = directory / BANK_FILE
-        model = cls(**params)
+        model = cls(**saved_params(params))
         model.perspective = Perspective.from_dict(params.get("perspective"), f"appearance params in {directory}")
         width = hog(model.crop).getDescriptorSize()
         model._keep(read_bank(path, ("bank",), width, model.box is not None, "appearance")["bank"])

@@ -27,7 +27,8 @@ import numpy as np
 from edge_agent._compat import Self
 from edge_agent.errors import ConfigError, ModelFileError, NotFitted
 from edge_agent.models.base import AnomalyModel, Capability, Evidence, Frame, ModelScore, ProgressFn, param
-from edge_agent.models.flow import Candidate, MotionFrontEnd, check_motion_params, iter_motion, motion_settings, resolve_box
+from edge_agent.models.flow import (Candidate, MotionFrontEnd, check_motion_params, front_params, iter_motion, motion_settings,
+                                    resolve_box, saved_params)
 from edge_agent.models.objects import ObjectTracker, track_seconds
 from edge_agent.models.registry import register
 from edge_agent.models.runtimes import check_input, onnx_session
@@ -178,15 +179,15 @@ class AutoencoderModel(AnomalyModel):
 
     # -- persistence
     def save(self, directory: Path) -> dict[str, Any]:
-        if self.onnx_bytes is None or self.box is None:
+        if self.onnx_bytes is None or self.front is None:
             raise NotFitted(f"model {self.type_key!r} must be fitted before save()")
         (directory / ONNX_FILE).write_bytes(self.onnx_bytes)
-        return {**self.params, "box": self.box}
+        return {**self.params, **front_params(self.front)}
 
     @classmethod
     def load(cls, directory: Path, params: dict[str, Any]) -> Self:
         path = directory / ONNX_FILE
-        model = cls(**params)
+        model = cls(**saved_params(params))
         if model.front is None:
             raise ModelFileError(f"autoencoder params for {directory} lack the fitted 'box'")
         try:

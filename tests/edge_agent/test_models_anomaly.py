@@ -111,6 +111,22 @@ def test_scoring_before_fit_says_so(cls: type[FlowModel] | type[ObjectsModel], n
         cls().score(to_frames(normal_sim)[0])
 
 
+@pytest.mark.parametrize("cls", [FlowModel, ObjectsModel])
+def test_a_bundle_keeps_the_front_end_it_was_calibrated_on(cls: type[FlowModel] | type[ObjectsModel], tmp_path: Path,
+                                                           fitted_flow: FlowModel, fitted_objects: ObjectsModel) -> None:
+    model = fitted_flow if cls is FlowModel else fitted_objects
+    params = model.save(tmp_path)
+    assert params["coarse_refine"] == 2  # what it was fitted with is stored
+    assert cls.load(tmp_path, params).front.s.coarse_refine == 2  # type: ignore[union-attr]
+    before = {k: v for k, v in params.items() if k != "coarse_refine"}  # a bundle saved before the setting existed
+    assert cls.load(tmp_path, before).front.s.coarse_refine == 5  # type: ignore[union-attr]  # the FAST preset's
+
+
+def test_coarse_refinement_outside_its_range_is_named() -> None:
+    with pytest.raises(ConfigError, match="coarse_refine.*-1"):
+        MotionFrontEnd(MotionSettings(coarse_refine=-1))
+
+
 def test_corrupt_flow_statistics_name_the_file(tmp_path: Path, fitted_flow: FlowModel) -> None:
     params = fitted_flow.save(tmp_path)
     (tmp_path / "flow_stats.json").write_text("{not json", encoding="utf-8")
