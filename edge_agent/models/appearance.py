@@ -45,7 +45,7 @@ class AppearanceModel(TrackedObjectsModel):
     """HOG of each moving object, kNN against the camera's normal moving objects."""
 
     type_key = "appearance"
-    version = "1"
+    version = "2"  # 2: the perspective is fitted on moving-region heights without the zeros of version 1
     capabilities = frozenset({Capability.APPEARANCE, Capability.OBJECTS})
     default_k = 3
     default_bank_size = 4000
