@@ -78,9 +78,12 @@ def test_a_zone_patch_is_applied_by_the_running_agent_within_a_second_and_only_i
         def beat() -> dict[str, Any] | None:
             _, body = cloud.api("GET", f"/api/v1/devices/{ids['device']}/")
             hb = body["health"].get("heartbeat") or {}
-            return body["health"] if hb.get("config_version") == applied["version"] else None
+            streams = body["health"].get("streams") or {}
+            # the restarted camera's stream_status and the heartbeat travel separately: wait for both
+            reopened = streams.get(a, {}).get("seq", 0) > before[a]["seq"]
+            return body["health"] if hb.get("config_version") == applied["version"] and reopened else None
 
-        health = wait_until(beat, 10, "a heartbeat with the applied config version")
+        health = wait_until(beat, 10, "a heartbeat with the applied config version and camera a's stream re-opened")
         assert health["heartbeat"]["config_refusal"] is None
         after = health["streams"]
         assert after[a]["seq"] > before[a]["seq"]  # a re-opened its stream
