@@ -245,10 +245,10 @@ class ObjectsModel(TrackedObjectsModel):
         x = self._unproject(x)
         self.mean = x.mean(0)
         self.std = x.std(0) + 1e-6
-        z = (x - self.mean) / self.std * KNN_WEIGHT
+        z = self._standardised(x)
         if len(z) > self.bank_size:
             z = z[np.random.default_rng(self.seed).choice(len(z), self.bank_size, replace=False)]
-        self.bank = z.astype(np.float32)
+        self.bank = z
 
     def _unproject(self, x: np.ndarray) -> np.ndarray:
         """Features with the pixel ones divided by the expected object height at each object's row."""
@@ -257,13 +257,19 @@ class ObjectsModel(TrackedObjectsModel):
         out[:, SCALED] /= self.perspective.height(x[:, ROW])[:, None].astype(np.float32)
         return out
 
+    def _standardised(self, x: np.ndarray) -> np.ndarray:
+        """Unprojected features as the bank holds them: standardised by the normal objects' mean and
+        sd, weighted for the kNN (``KNN_WEIGHT``), float32. Fit and score both go through here."""
+        assert self.mean is not None and self.std is not None
+        return ((x - self.mean) / self.std * KNN_WEIGHT).astype(np.float32)
+
     def score(self, frame: Frame) -> ModelScore:
         if self.front is None or self.bank is None or self.mean is None or self.std is None or self.perspective is None:
             raise NotFitted(f"model {self.type_key!r} must be fitted (or loaded from a bundle) before score()")
         objects, x, tracks = self._tracked(frame)
         if not objects:
             return ModelScore(raw=0.0)
-        z = ((self._unproject(x) - self.mean) / self.std * KNN_WEIGHT).astype(np.float32)
+        z = self._standardised(self._unproject(x))
         dist, nearest = nearest_distances(z, self.bank, self.k)
         i = int(np.argmax(dist))
         c = objects[i]
