@@ -436,12 +436,15 @@ def _wanted(items: list[DeviceFrames]) -> tuple[dict[int, set[int]], set[str]]:
 
 
 @functools.cache
-def _pg_texts() -> dict[str, str]:
-    """The WHERE clauses of the group reads on PostgreSQL (zones by the subquery of the cameras
-    read, so the four reads need nothing from each other's rows)."""
+def _pg_reads() -> dict[str, Any]:
+    """The group reads on PostgreSQL: ``_loader`` arguments for devices, cameras and zones (zones by
+    the subquery of the cameras read, so the four reads need nothing from each other's rows), and
+    the known-alert SQL."""
     q = connection.ops.quote_name
-    return {"zones": f"camera_id IN (SELECT id FROM {q(Camera._meta.db_table)} "
-                     "WHERE device_id = ANY(%s) AND id = ANY(%s))",
+    return {"devices": (EdgeDevice, _DEVICE_FIELDS, "id = ANY(%s)", " ORDER BY id FOR UPDATE"),
+            "cameras": (Camera, _CAMERA_FIELDS, "device_id = ANY(%s) AND id = ANY(%s)", ""),
+            "zones": (Zone, _ZONE_FIELDS, f"camera_id IN (SELECT id FROM {q(Camera._meta.db_table)} "
+                                          "WHERE device_id = ANY(%s) AND id = ANY(%s))", ""),
             "known": f"SELECT id FROM {q(Alert._meta.db_table)} "
                      "WHERE device_id = ANY(%s) AND event_id = ANY(string_to_array(%s, ','))"}
 
@@ -465,20 +468,17 @@ def _group_rows(device_ids: list[int], wanted: dict[int, set[int]], event_ids: s
         known = list(Alert.unscoped_objects.filter(device_id__in=device_ids, event_id__in=event_ids)
                      .values_list("id", flat=True)) if event_ids else []
         return _GroupRows(devices, cameras, zones, known, wanted)
-    texts = _pg_texts()
-    reads: list[tuple[str, list[Any]]] = [
-        (_loader(EdgeDevice, _DEVICE_FIELDS, "id = ANY(%s)", " ORDER BY id FOR UPDATE")[0], [device_ids])]
+    pg = _pg_reads()
+    reads: list[tuple[str, list[Any]]] = [(_loader(*pg["devices"])[0], [device_ids])]
     if camera_ids:
-        reads.append((_loader(Camera, _CAMERA_FIELDS, "device_id = ANY(%s) AND id = ANY(%s)", "")[0],
-                      [device_ids, camera_ids]))
-        reads.append((_loader(Zone, _ZONE_FIELDS, texts["zones"], "")[0], [device_ids, camera_ids]))
+        reads.append((_loader(*pg["cameras"])[0], [device_ids, camera_ids]))
+        reads.append((_loader(*pg["zones"])[0], [device_ids, camera_ids]))
     if event_ids:
-        reads.append((texts["known"], [device_ids, ",".join(sorted(event_ids))]))
+        reads.append((pg["known"], [device_ids, ",".join(sorted(event_ids))]))
     results = _pipelined(reads)
-    devices = _instances(EdgeDevice, _DEVICE_FIELDS, "id = ANY(%s)", " ORDER BY id FOR UPDATE", results[0])
-    cameras = _instances(Camera, _CAMERA_FIELDS, "device_id = ANY(%s) AND id = ANY(%s)", "",
-                         results[1]) if camera_ids else []
-    zones = _instances(Zone, _ZONE_FIELDS, texts["zones"], "", results[2]) if camera_ids else []
+    devices = _instances(*pg["devices"], results[0])
+    cameras = _instances(*pg["cameras"], results[1]) if camera_ids else []
+    zones = _instances(*pg["zones"], results[2]) if camera_ids else []
     known = [row[0] for row in results[-1]] if event_ids else []
     return _GroupRows(devices, cameras, zones, known, wanted)
 
