@@ -124,6 +124,11 @@ _CACHE: OrderedDict[tuple[Any, ...], Motion] = OrderedDict()
 _CACHE_LOCK = threading.Lock()
 _CACHE_SIZE = 16
 _STORE = True  # False inside ``motion_cache(store=False)``: read the cache, add nothing to it
+# Inside ``motion_cache(store=False)`` a frame's result goes here instead: the few frames the models of
+# one camera are scoring now, so that they still compute each frame's flow once between them. (Before,
+# each of validation's synthetic frames was computed once per motion model: 4 times with 4 models.)
+_SCRATCH: OrderedDict[tuple[Any, ...], Motion] = OrderedDict()
+_SCRATCH_SIZE = 8
 
 
 def frame_key(frame: Frame) -> tuple[int, float, int]:
@@ -134,6 +139,7 @@ def frame_key(frame: Frame) -> tuple[int, float, int]:
 def clear_cache() -> None:
     with _CACHE_LOCK:
         _CACHE.clear()
+        _SCRATCH.clear()
 
 
 @contextmanager
@@ -142,7 +148,8 @@ def motion_cache(size: int = 0, *, store: bool = True) -> Iterator[None]:
     in turn (and validation each fold) over the same frames, so each frame's optical flow is then
     paid once, not once per model and fold. About 0.2 MB per 360x240 frame; the cache shrinks back
     on leaving. ``store=False``: use what is cached but keep frames seen only once (validation's
-    synthetic clips) from pushing out the ones that come back."""
+    synthetic clips) from pushing out the ones that come back; the models still share each such
+    frame's result through a small scratch cache, emptied on leaving."""
     global _CACHE_SIZE, _STORE
     with _CACHE_LOCK:
         before, stored = _CACHE_SIZE, _STORE
@@ -154,6 +161,8 @@ def motion_cache(size: int = 0, *, store: bool = True) -> Iterator[None]:
             _CACHE_SIZE, _STORE = before, stored
             while len(_CACHE) > _CACHE_SIZE:
                 _CACHE.popitem(last=False)
+            if _STORE:
+                _SCRATCH.clear()
 
 
 def _dis(preset: str = "fast", finest_scale: int = 0, refine: int | None = None) -> cv2.DISOpticalFlow:
@@ -193,15 +202,16 @@ class MotionFrontEnd:
         cache_key = (self.s, prev[0], key, gray.shape)
         with _CACHE_LOCK:
             hit = _CACHE.get(cache_key)
+            if hit is None:
+                hit = _SCRATCH.get(cache_key)
         if hit is not None:
             return hit
         motion = self.compute(prev[1], gray, frame.valid)
-        if not _STORE:
-            return motion
         with _CACHE_LOCK:
-            _CACHE[cache_key] = motion
-            while len(_CACHE) > _CACHE_SIZE:
-                _CACHE.popitem(last=False)
+            cache, size = (_CACHE, _CACHE_SIZE) if _STORE else (_SCRATCH, _SCRATCH_SIZE)
+            cache[cache_key] = motion
+            while len(cache) > size:
+                cache.popitem(last=False)
         return motion
 
     def compute(self, prev: np.ndarray, cur: np.ndarray, valid: np.ndarray | None = None) -> Motion:

@@ -10,7 +10,7 @@ import pytest
 from edge_agent.errors import ConfigError, ModelFileError, NotFitted
 from edge_agent.metrics import roc_auc
 from edge_agent.models.base import Frame
-from edge_agent.models.flow import Candidate, FlowModel, MotionFrontEnd, MotionSettings, clear_cache
+from edge_agent.models.flow import Candidate, FlowModel, MotionFrontEnd, MotionSettings, clear_cache, motion_cache
 from edge_agent.models.objects import FEATURES, ObjectsModel, ObjectTracker, Track
 from edge_agent.models.registry import get_model_class
 from edge_agent.sim import SimFrame
@@ -164,6 +164,21 @@ def test_front_end_is_computed_once_per_frame_for_all_models(normal_sim: list[Si
     computed = [m for m in results if m is not None]
     assert len(computed) >= len(frames) - 1  # not two Nones: the front end ran (all but the first frame)
     assert len({id(m) for m in computed}) == len(computed)  # and once per frame, not one stale result
+
+
+def test_frames_seen_once_are_still_shared_between_models_but_not_kept(normal_sim: list[SimFrame]) -> None:
+    """``motion_cache(store=False)`` (validation's synthetic clips): each frame's flow is computed once
+    for all the models scoring it, and afterwards none of those frames is cached."""
+    clear_cache()
+    a, b = MotionFrontEnd(MotionSettings()), MotionFrontEnd(MotionSettings())
+    frames = to_frames(normal_sim[:6])
+    with motion_cache(store=False):
+        seen = [(a(f), b(f)) for f in frames]
+    assert all(ma is mb for ma, mb in seen) and sum(ma is not None for ma, _ in seen) == len(frames) - 1
+    a.reset()
+    again = [a(f) for f in frames]  # computed afresh: new objects, equal values
+    assert all(m is not s for m, (s, _) in zip(again[1:], seen[1:], strict=True))
+    assert all(np.array_equal(m.coarse, s.coarse) for m, (s, _) in zip(again[1:], seen[1:], strict=True))
 
 
 def test_masked_pixels_carry_no_motion(normal_sim: list[SimFrame]) -> None:
