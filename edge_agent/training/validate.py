@@ -53,7 +53,7 @@ from edge_agent.models.base import Frame, ModelScore
 from edge_agent.models.flow import motion_cache, resolve_box
 from edge_agent.pipeline.pipeline import Member, Pipeline, ScoreModels
 from edge_agent.pipeline.tuning import Tuning, with_settings
-from edge_agent.training.synthetic import synthesize
+from edge_agent.training.synthetic import KINDS, synthesize
 
 log = logging.getLogger(__name__)
 
@@ -193,7 +193,7 @@ def validation_work(camera: CameraConfig, clips: Sequence[Sequence[Frame]], fold
     """Frames the progress bar counts for validation: fitting per fold, then 4 scorings per held clip."""
     models = len(camera.effective_models())
     frames = sum(map(len, clips))
-    return models * frames * (folds - 1) + 4 * frames  # fits on the others' clips; held clip + 3 synthetic
+    return models * frames * (folds - 1) + (1 + len(KINDS)) * frames  # fits on the others' clips; held clip + synthetic
 
 
 def validation_clips(clips: Sequence[Sequence[Frame]], folds: int, names: Sequence[str] | None = None
