@@ -18,8 +18,8 @@ typical anomalies:
 * ``brisk``: a moving object of another clip crosses at ``BRISK_SPEED`` x the typical speed (a
   bicycle or a skateboard among walkers), harder to catch than ``paste``'s 4x.
 
-``large`` and ``brisk`` came second (objects version 5): with the first three alone, validation
-judged 48 anomalies on Ped2 and its candidates tied in 1/48 steps; they also give the size and
+``large`` and ``brisk`` were added later: with the first three alone, validation judged 48
+anomalies on Ped2 and its candidates tied in 1/48 steps; they also give the size and
 the moderate speed of the seeds' typical anomalies a say in the choice, which 4x speed did not.
 Each draws its own donor after the first three, so those stay as they were for the same seed.
 
