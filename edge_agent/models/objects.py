@@ -24,8 +24,8 @@ with median delays 0.3 / 0.3 / 0.35 / 0.4 / 0.5 s; the longer windows had the hi
 (90.5-90.8 against 87.0 at 0.1 s): a second of track hides a walker caught mid-stride, and it
 delays every alert. The pipeline's smoothing, chosen per camera, does the averaging now.
 ``fit`` standardises the tracked features of every object in the normal footage and keeps a bank
-of at most ``bank_size`` of them (a fixed-seed subsample); ``score`` is the largest distance from any object of the frame to its ``k`` nearest
-normal objects.
+of at most ``bank_size`` of them (a fixed-seed subsample); ``score`` is the largest distance from
+any object of the frame to its ``k`` nearest normal objects.
 Evidence: the object's box, how long it has been tracked, and the features that deviate most
 from its nearest normal object.
 """
