@@ -51,8 +51,9 @@ def test_filtering_the_alert_wall_swaps_the_list_without_a_page_load(portal):  #
     assert page.url.endswith(f"/alerts/?site={chicago.id}&camera=&status=")  # pushed: a reload keeps the filter
     sites = set(page.eval_on_selector_all("tr[data-alert-id]", "rows => rows.map(r => r.dataset.site)"))
     assert sites == {str(chicago.id)}
-    assert page.is_visible("[data-wall-clear]")
-    assert "shown" in page.inner_text("[data-testid=wall-status]")
+    # the clear link and the status line follow on htmx:afterSettle, a moment after the rows are swapped in
+    page.wait_for_selector("[data-wall-clear]", state="visible", timeout=5000)
+    page.wait_for_selector("[data-testid=wall-status]:has-text('shown')", timeout=5000)
     portal.check("wall-filtered")
 
     page.select_option("[data-testid=filter-status]", "dismissed")
@@ -60,6 +61,7 @@ def test_filtering_the_alert_wall_swaps_the_list_without_a_page_load(portal):  #
     statuses = set(page.eval_on_selector_all("tr[data-alert-id]", "rows => rows.map(r => r.dataset.status)"))
     assert statuses <= {"dismissed"}
     if not statuses:
+        page.wait_for_selector("[data-testid=wall-empty]", state="visible", timeout=5000)
         assert "No alerts match these filters" in page.inner_text("[data-testid=wall-empty]")
     assert portal.same_page()
 
