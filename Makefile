@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: install demo serve test lint bench edge-dist clean
+.PHONY: install demo serve test lint bench bench-far edge-dist clean
 
 $(STAMP): requirements.txt constraints.txt edge_agent/pyproject.toml package-lock.json
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,9 +35,13 @@ lint: install
 bench: install
 	$(BIN)/vad-edge bench --dataset ../shared/data/ucsd_ped2 --out bench-out
 
+# The same footage as another camera would see it: smaller, farther people at half the resolution
+bench-far: install
+	$(BIN)/vad-edge bench --dataset ../shared/data/ucsd_ped2 --variant far --out bench-out-far
+
 # The agent wheel served at /edge/dist/ (built on first request otherwise; cached per source fingerprint)
 edge-dist: install
 	$(BIN)/python manage.py shell -c "from cameras.edge_dist import current_wheel; print(current_wheel().path)"
 
 clean:
-	rm -rf $(VENV) node_modules db.sqlite3 staticfiles bench-out .demo build/edge-dist
+	rm -rf $(VENV) node_modules db.sqlite3 staticfiles bench-out bench-out-far .demo build/edge-dist

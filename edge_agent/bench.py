@@ -63,6 +63,7 @@ from edge_agent.training.validate import (
     Recorded,
     Validation,
     gate_levels,
+    ranked,
     record,
     replay,
     smoothing_label,
@@ -90,7 +91,25 @@ class Clip:
         return [RawFrame(index=i, ts=i / self.fps, image=img) for i, img in enumerate(self.frames)]
 
 
-def read_clip(folder: Path, fps: float, max_frames: int | None) -> Clip:
+FAR_SCALE = 0.6  # --variant far: the scene's size in the frame
+
+
+def far_view(img: np.ndarray) -> np.ndarray:
+    """``--variant far``: the scene at ``FAR_SCALE`` of its size, mirrored around itself to fill the
+    frame, and stored at half resolution - smaller, farther people at a lower native resolution, as
+    on another camera. Not a new dataset: the same footage and labels, a harder view of them."""
+    h, w = img.shape[:2]
+    small = cv2.resize(img, (max(1, round(w * FAR_SCALE)), max(1, round(h * FAR_SCALE))), interpolation=cv2.INTER_AREA)
+    top, left = (h - small.shape[0]) // 2, (w - small.shape[1]) // 2
+    full = cv2.copyMakeBorder(small, top, h - small.shape[0] - top, left, w - small.shape[1] - left, cv2.BORDER_REFLECT)
+    return cv2.resize(full, (w // 2, h // 2), interpolation=cv2.INTER_AREA)
+
+
+VARIANTS: dict[str, Callable[[np.ndarray], np.ndarray] | None] = {"none": None, "far": far_view}
+
+
+def read_clip(folder: Path, fps: float, max_frames: int | None, variant: str = "none") -> Clip:
+    view = VARIANTS[variant]
     files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     if max_frames:
         files = files[:max_frames]
@@ -101,20 +120,21 @@ def read_clip(folder: Path, fps: float, max_frames: int | None) -> Clip:
         decode.append(time.perf_counter() - t0)
         if img is None:
             raise SourceError(f"cannot decode image {f}")
-        frames.append(img)
+        frames.append(view(img) if view is not None else img)
     if not frames:
         raise SourceError(f"clip folder {folder} holds no images ({sorted(IMAGE_SUFFIXES)})")
     return Clip(folder.name, frames, decode, fps=fps)
 
 
-def read_split(root: Path, split: str, fps: float, limit: int | None, max_frames: int | None) -> list[Clip]:
+def read_split(root: Path, split: str, fps: float, limit: int | None, max_frames: int | None,
+               variant: str = "none") -> list[Clip]:
     folder = root / split / "frames"
     if not folder.is_dir():
         raise SourceError(f"dataset {root} has no {split}/frames folder (expected the UCSD Ped2 layout)")
     names = sorted(d for d in folder.iterdir() if d.is_dir())
     if not names:
         raise SourceError(f"{folder} holds no clip folders")
-    return [read_clip(d, fps, max_frames) for d in names[:limit]]
+    return [read_clip(d, fps, max_frames, variant) for d in names[:limit]]
 
 
 def attach_labels(root: Path, clips: Sequence[Clip]) -> None:
@@ -310,6 +330,9 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     p.add_argument("--dataset", type=Path, default=DEFAULT_DATASET, help="folder laid out like UCSD Ped2")
     p.add_argument("--out", type=Path, default=Path("bench-out"), help="results.json, plots/ and bundle/ go here")
     p.add_argument("--fps", type=float, default=10.0, help="frame rate of the image folders (Ped2: 10)")
+    p.add_argument("--variant", default="none", choices=sorted(VARIANTS),
+                   help=f"far: every frame at {FAR_SCALE:g}x, mirrored to fill the frame, at half resolution "
+                        "(another camera's view of the same footage; the shipped configuration still runs)")
     p.add_argument("--folds", type=int, default=DEFAULT_FOLDS, help="cross-validation folds over the training clips")
     p.add_argument("--no-validate", action="store_true",
                    help="secondary: skip validation; the config defaults (below) instead of chosen settings")
@@ -460,9 +483,10 @@ def run(args: argparse.Namespace, log: Callable[[str], None]) -> dict[str, Any]:
     started = time.perf_counter()
     camera = bench_camera(args)
     secondary = secondary_options(args)
-    train_clips = read_split(args.dataset, "training", args.fps, args.train_clips, args.max_frames)
-    test = read_split(args.dataset, "testing", args.fps, args.test_clips, args.max_frames)
-    log(f"dataset {args.dataset}: {len(train_clips)} training clips, {len(test)} test clips"
+    train_clips = read_split(args.dataset, "training", args.fps, args.train_clips, args.max_frames, args.variant)
+    test = read_split(args.dataset, "testing", args.fps, args.test_clips, args.max_frames, args.variant)
+    log(f"dataset {args.dataset}{f' (variant {args.variant})' if args.variant != 'none' else ''}: "
+        f"{len(train_clips)} training clips, {len(test)} test clips"
         + (f"; SECONDARY run ({', '.join(secondary)}): not the shipped configuration" if secondary else ""))
     args.out.mkdir(parents=True, exist_ok=True)
     bundle, train_s, training, validation = train(camera, train_clips, args.out, args)
@@ -500,9 +524,9 @@ def run(args: argparse.Namespace, log: Callable[[str], None]) -> dict[str, Any]:
     save_scores(args.out / "scores.npz", test_runs)
     if not args.no_plots:
         write_plots(args.out / "plots", shipped, pipeline, test_runs)
-    return {"dataset": str(args.dataset), "secondary": secondary, "shipped": shipped_settings(pipeline),
+    return {"dataset": str(args.dataset), "variant": args.variant, "secondary": secondary, "shipped": shipped_settings(pipeline),
             "validation": validation.tuning.validation if validation else None,
-            "validation_top": [candidate_row(c) for c in sorted(validation.candidates, key=lambda c: c.key(), reverse=True)[:8]]
+            "validation_top": [candidate_row(c) for c in ranked(validation.candidates)[:8]]
             if validation else [],
             "metrics": head, "secondary_tables": secondary_tables, "smoothing_ranking": ranking,
             "train": {"seconds": train_s, **training, "validation_seconds": validation.seconds if validation else None,
@@ -571,6 +595,8 @@ def _events(e: dict[str, Any]) -> str:
 def format_table(res: dict[str, Any]) -> str:
     sh = res["shipped"]
     lines = []
+    if res.get("variant", "none") != "none":
+        lines.append(f"dataset variant {res['variant']!r}: the same footage as another camera would see it (see --help)")
     if res["secondary"]:
         lines.append(f"SECONDARY run ({', '.join(res['secondary'])}): these are not the shipped configuration's figures")
     lines.append(f"shipped configuration (chosen by validation on training footage only): weights {sh['weights']}, "

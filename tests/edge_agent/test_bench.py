@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from edge_agent import metrics as M
-from edge_agent.bench import main, parse_weights
+from edge_agent.bench import FAR_SCALE, far_view, main, parse_weights
 from edge_agent.errors import EdgeError
 from edge_agent.training.validate import gate_levels
 
@@ -72,6 +72,22 @@ def test_bad_weights_name_the_entry() -> None:
     with pytest.raises(EdgeError, match="'hog=1'"):
         parse_weights("flow=1,hog=1")
     assert parse_weights("flow=2, objects=1") == {"flow": 2.0, "objects": 1.0}
+
+
+def test_the_far_variant_shows_the_scene_smaller_at_half_resolution() -> None:
+    scene = np.zeros((240, 360), np.uint8)
+    scene[100:140, 170:190] = 255  # a bright walker in the middle of the frame
+    far = far_view(scene)
+    assert far.shape == (120, 180)  # half the native resolution
+    ys, xs = np.nonzero(far[40:80, 60:120] > 128)  # the middle of the frame: the scene itself, not its mirror image
+    height = ys.max() - ys.min() + 1
+    assert abs(height - 40 * FAR_SCALE / 2) <= 1 and abs(xs.mean() + 60 - 90) <= 1  # smaller, still centred
+
+
+def test_an_unknown_variant_is_refused_with_the_choices(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["--dataset", str(tmp_path), "--variant", "closer"])
+    assert exc.value.code == 2 and "far" in capsys.readouterr().err
 
 
 def test_missing_dataset_exits_2_with_the_path(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -22,7 +22,7 @@ from edge_agent.pipeline.sources import RawFrame
 from edge_agent.sim import render
 from edge_agent.training.fit import fit_bundle
 from edge_agent.training.synthetic import KINDS, synthesize
-from edge_agent.training.validate import gate_levels, validation_clips
+from edge_agent.training.validate import CAUGHT_MARGIN, Candidate, gate_levels, pick, validation_clips
 
 from .conftest import to_frames, write_sim_dataset
 
@@ -66,6 +66,22 @@ def test_gate_level_is_where_kofn_opens(scores: list[float], weights: list[float
     gate = KofN(Consensus(threshold=threshold, k=k), used)
     opened = gate(0.0, dict(zip(names, scores, strict=True))).is_open
     assert opened == (level >= threshold)
+
+
+# ---------------------------------------------------------------- choosing
+def _candidate(weights: dict[str, float], hits: int, delay_s: float = 0.5) -> Candidate:
+    return Candidate(Smoothing(), weights, 1.0, auc=0.9, early_auc=0.8, threshold=1.5, caught=hits / 80, hits=hits,
+                     delay_s=delay_s)
+
+
+def test_more_models_are_chosen_only_when_they_catch_clearly_more() -> None:
+    flow = _candidate({"flow": 1.0, "objects": 0.0}, 50)
+    objects = _candidate({"flow": 0.0, "objects": 1.0}, 49, delay_s=0.2)
+    pair = _candidate({"flow": 1.0, "objects": 1.0}, 50 + CAUGHT_MARGIN, delay_s=0.1)
+    assert pick([pair, flow, objects]) is flow  # one more anomaly is noise: the single model that catches most
+    clearly = _candidate({"flow": 1.0, "objects": 1.0}, 50 + CAUGHT_MARGIN + 1)
+    assert pick([clearly, flow, objects]) is clearly  # positive control: clearly more, and the pair is chosen
+    assert pick([flow, objects]) is flow  # among equals in models, the most caught still wins over a shorter delay
 
 
 # ---------------------------------------------------------------- synthetic anomalies
