@@ -95,13 +95,17 @@ FAR_SCALE = 0.6  # --variant far: the scene's size in the frame
 
 
 def far_view(img: np.ndarray) -> np.ndarray:
-    """``--variant far``: the scene at ``FAR_SCALE`` of its size, mirrored around itself to fill the
-    frame, and stored at half resolution - smaller, farther people at a lower native resolution, as
-    on another camera. Not a new dataset: the same footage and labels, a harder view of them."""
+    """``--variant far``: the scene at ``FAR_SCALE`` of its size in the middle of a still, flat
+    surround (the frame's median grey), stored at half resolution - smaller, farther people at a
+    lower native resolution, as another camera would see them. Not a new dataset: the same footage
+    and labels, a harder view of them. (A first version mirrored the scene around itself to fill
+    the frame: that put upside-down walkers above and below it, and the perspective fitted there
+    had people shrink towards the camera.)"""
     h, w = img.shape[:2]
     small = cv2.resize(img, (max(1, round(w * FAR_SCALE)), max(1, round(h * FAR_SCALE))), interpolation=cv2.INTER_AREA)
     top, left = (h - small.shape[0]) // 2, (w - small.shape[1]) // 2
-    full = cv2.copyMakeBorder(small, top, h - small.shape[0] - top, left, w - small.shape[1] - left, cv2.BORDER_REFLECT)
+    full = np.full_like(img, int(np.median(img)))
+    full[top:top + small.shape[0], left:left + small.shape[1]] = small
     return cv2.resize(full, (w // 2, h // 2), interpolation=cv2.INTER_AREA)
 
 
@@ -331,7 +335,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     p.add_argument("--out", type=Path, default=Path("bench-out"), help="results.json, plots/ and bundle/ go here")
     p.add_argument("--fps", type=float, default=10.0, help="frame rate of the image folders (Ped2: 10)")
     p.add_argument("--variant", default="none", choices=sorted(VARIANTS),
-                   help=f"far: every frame at {FAR_SCALE:g}x, mirrored to fill the frame, at half resolution "
+                   help=f"far: every frame at {FAR_SCALE:g}x in a flat grey surround, at half resolution "
                         "(another camera's view of the same footage; the shipped configuration still runs)")
     p.add_argument("--folds", type=int, default=DEFAULT_FOLDS, help="cross-validation folds over the training clips")
     p.add_argument("--no-validate", action="store_true",

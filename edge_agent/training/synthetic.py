@@ -23,6 +23,12 @@ anomalies on Ped2 and its candidates tied in 1/48 steps; they also give the size
 the moderate speed of the seeds' typical anomalies a say in the choice, which 4x speed did not.
 Each draws its own donor after the first three, so those stay as they were for the same seed.
 
+The four moving kinds cross along a row where the camera's normal objects move (the moving
+regions of the donor's clip): an object pasted over a wall or the sky, where nothing ever moves,
+is easier to catch than one on the walkway, and validation scored it so. On a view of Ped2 with a
+still surround (``vad-edge bench --variant far``) rows drawn anywhere in the lower 70% of the frame
+let validation catch 96% of the synthetic anomalies in time.
+
 Labels mark the changed frames (and the next two: the models compare frames two apart).
 
 Frames are the preprocessed ones (:class:`Frame`): masks stay applied, since every change is
@@ -32,7 +38,7 @@ redrawn only where ``valid`` is True. Fixed seeds: the same footage gives the sa
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
@@ -64,6 +70,7 @@ class Donor:
     patch: np.ndarray  # h x w uint8
     mask: np.ndarray  # h x w bool
     speed: float
+    rows: np.ndarray = field(default_factory=lambda: np.zeros(0))  # centre rows (px) of the clip's moving regions
 
 
 def _with(frame: Frame, index: int, ts: float, gray: np.ndarray) -> Frame:
@@ -111,6 +118,7 @@ def find_donor(clip: Sequence[Frame]) -> Donor | None:
     background = np.median(stack, axis=0).astype(np.uint8)
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))
     found: list[tuple[int, np.ndarray, np.ndarray]] = []
+    rows: list[float] = []
     centres: list[tuple[float, float]] = []
     height, width = clip[0].shape
     for f in clip[len(clip) // 4: 3 * len(clip) // 4: 2]:
@@ -125,6 +133,7 @@ def find_donor(clip: Sequence[Frame]) -> Donor | None:
             x, y, w, h, area = (int(v) for v in stats[j])
             if area >= 30 and 4 <= h <= height // 4 and 2 <= w <= width // 6:
                 found.append((area, f.gray[y:y + h, x:x + w].copy(), lab[y:y + h, x:x + w] == j))
+                rows.append(y + h / 2.0)
     if not found:
         return None
     found.sort(key=lambda t: t[0])
@@ -132,18 +141,22 @@ def find_donor(clip: Sequence[Frame]) -> Donor | None:
     steps = [np.hypot(b[0] - a[0], b[1] - a[1]) / 2.0 for a, b in zip(centres, centres[1:])]
     steps = [s for s in steps if s < 20]  # a jump to another object is not a speed
     speed = float(np.median(steps)) if steps else MIN_SPEED_PX
-    return Donor(best[1], best[2], max(MIN_SPEED_PX, speed))
+    return Donor(best[1], best[2], max(MIN_SPEED_PX, speed), np.array(rows))
 
 
 def _moving(clip: Sequence[Frame], kind: str, patch: np.ndarray, mask: np.ndarray, speed: float,
-            rng: np.random.Generator) -> Synthetic:
-    """``patch`` crosses the frame once, from ``start`` on, at ``speed`` px per frame; the frames it
-    is visible in (plus the afterglow) are the anomalous ones."""
+            rng: np.random.Generator, rows: np.ndarray) -> Synthetic:
+    """``patch`` crosses the frame once, from ``start`` on, at ``speed`` px per frame, centred on
+    one of ``rows`` (where the camera's normal objects move; anywhere in the lower 70% of the frame
+    when there are none); the frames it is visible in (plus the afterglow) are the anomalous ones."""
     n = len(clip)
     a = int(n * START_SHARE)
     height, width = clip[0].shape
     ph, pw = patch.shape
-    row = int(rng.uniform(0.3, 0.9) * (height - ph)) if height > ph else 0
+    if rows.size:
+        row = int(np.clip(round(float(rng.choice(rows)) - ph / 2.0), 0, max(0, height - ph)))
+    else:
+        row = int(rng.uniform(0.3, 0.9) * (height - ph)) if height > ph else 0
     left_to_right = bool(rng.integers(2))
     out = list(clip[:a])
     labels = np.zeros(n, bool)
@@ -166,7 +179,7 @@ def _moving(clip: Sequence[Frame], kind: str, patch: np.ndarray, mask: np.ndarra
 
 
 def paste(clip: Sequence[Frame], donor: Donor, rng: np.random.Generator) -> Synthetic:
-    return _moving(clip, "paste", donor.patch, donor.mask, PASTE_SPEED * donor.speed, rng)
+    return _moving(clip, "paste", donor.patch, donor.mask, PASTE_SPEED * donor.speed, rng, donor.rows)
 
 
 def texture(clip: Sequence[Frame], other: Sequence[Frame], donor: Donor, rng: np.random.Generator) -> Synthetic:
@@ -176,7 +189,7 @@ def texture(clip: Sequence[Frame], other: Sequence[Frame], donor: Donor, rng: np
     y = int(rng.integers(0, max(1, src.shape[0] - side)))
     x = int(rng.integers(0, max(1, src.shape[1] - side)))
     patch = np.ascontiguousarray(np.fliplr(np.rot90(src[y:y + side, x:x + side])))
-    return _moving(clip, "texture", patch, np.ones(patch.shape, bool), donor.speed, rng)
+    return _moving(clip, "texture", patch, np.ones(patch.shape, bool), donor.speed, rng, donor.rows)
 
 
 def large(clip: Sequence[Frame], donor: Donor, rng: np.random.Generator) -> Synthetic:
@@ -186,11 +199,11 @@ def large(clip: Sequence[Frame], donor: Donor, rng: np.random.Generator) -> Synt
     size = (max(2, int(round(w * scale))), max(2, int(round(h * scale))))
     patch = cv2.resize(donor.patch, size, interpolation=cv2.INTER_LINEAR)
     mask = cv2.resize(donor.mask.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST).astype(bool)
-    return _moving(clip, "large", patch, mask, donor.speed, rng)
+    return _moving(clip, "large", patch, mask, donor.speed, rng, donor.rows)
 
 
 def brisk(clip: Sequence[Frame], donor: Donor, rng: np.random.Generator) -> Synthetic:
-    return _moving(clip, "brisk", donor.patch, donor.mask, BRISK_SPEED * donor.speed, rng)
+    return _moving(clip, "brisk", donor.patch, donor.mask, BRISK_SPEED * donor.speed, rng, donor.rows)
 
 
 Maker = Callable[[Sequence[Frame]], Synthetic]

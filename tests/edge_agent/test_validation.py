@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from edge_agent.bench import main as bench_main
 from edge_agent.config import CameraConfig, Consensus, Smoothing
+from edge_agent.models.base import Frame
 from edge_agent.models.bundle import load_bundle
 from edge_agent.pipeline.build import build_pipeline
 from edge_agent.pipeline.consensus import KofN
@@ -98,6 +99,31 @@ def test_synthetic_anomalies_change_only_labelled_frames_and_repeat_with_the_see
             if not label:
                 assert np.array_equal(frame.gray, original.gray)
         assert any(not np.array_equal(f.gray, o.gray) for f, o in zip(s.frames, clips[0], strict=True))
+
+
+def _band_clip(seed: int, band: tuple[int, int], n: int = 60) -> list[Frame]:
+    """A textured still scene where one dark walker crosses, left to right, only within rows ``band``."""
+    rng = np.random.default_rng(seed)
+    scene = rng.integers(120, 200, (240, 360)).astype(np.uint8)
+    out = []
+    for i in range(n):
+        img = scene.copy()
+        x = 10 + 5 * i
+        img[band[0]:band[1], x:x + 12] = 30
+        out.append(Frame(i, i / 10.0, img))
+    return out
+
+
+def test_synthetic_objects_cross_where_the_cameras_objects_move() -> None:
+    band = (150, 186)  # the walkway: the only rows anything moves in
+    held = _band_clip(1, band)
+    made = {s.kind: s for s in synthesize(held, [_band_clip(2, band), _band_clip(3, band)], seed=7)}
+    for kind in ("paste", "texture", "brisk"):
+        changed = np.zeros(240, bool)
+        for frame, original in zip(made[kind].frames, held, strict=True):
+            changed |= (frame.gray != original.gray).any(axis=1)
+        rows = np.nonzero(changed)[0]
+        assert rows.size and band[0] - 40 <= rows.min() and rows.max() <= band[1] + 40, (kind, rows.min(), rows.max())
 
 
 def test_one_long_clip_is_cut_into_pieces_for_the_folds_and_too_little_is_refused() -> None:
