@@ -38,7 +38,7 @@ redrawn only where ``valid`` is True. Fixed seeds: the same footage gives the sa
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -70,7 +70,7 @@ class Donor:
     patch: np.ndarray  # h x w uint8
     mask: np.ndarray  # h x w bool
     speed: float
-    rows: np.ndarray = field(default_factory=lambda: np.zeros(0))  # centre rows (px) of the clip's moving regions
+    rows: np.ndarray  # centre rows (px) of the clip's moving regions: where its objects move
 
 
 def _with(frame: Frame, index: int, ts: float, gray: np.ndarray) -> Frame:
@@ -147,16 +147,13 @@ def find_donor(clip: Sequence[Frame]) -> Donor | None:
 def _moving(clip: Sequence[Frame], kind: str, patch: np.ndarray, mask: np.ndarray, speed: float,
             rng: np.random.Generator, rows: np.ndarray) -> Synthetic:
     """``patch`` crosses the frame once, from ``start`` on, at ``speed`` px per frame, centred on
-    one of ``rows`` (where the camera's normal objects move; anywhere in the lower 70% of the frame
-    when there are none); the frames it is visible in (plus the afterglow) are the anomalous ones."""
+    one of ``rows`` (where the camera's normal objects move); the frames it is visible in (plus the
+    afterglow) are the anomalous ones."""
     n = len(clip)
     a = int(n * START_SHARE)
     height, width = clip[0].shape
     ph, pw = patch.shape
-    if rows.size:
-        row = int(np.clip(round(float(rng.choice(rows)) - ph / 2.0), 0, max(0, height - ph)))
-    else:
-        row = int(rng.uniform(0.3, 0.9) * (height - ph)) if height > ph else 0
+    row = int(np.clip(round(float(rng.choice(rows)) - ph / 2.0), 0, max(0, height - ph)))
     left_to_right = bool(rng.integers(2))
     out = list(clip[:a])
     labels = np.zeros(n, bool)
