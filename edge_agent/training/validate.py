@@ -108,11 +108,16 @@ class Candidate:
     auc: float  # micro AUC of the level, every validation frame
     early_auc: float = float("nan")  # the first EARLY_S of each synthetic anomaly against all normal frames
     threshold: float = float("nan")  # THRESHOLDS step above every cross-validated normal level
-    caught: float = float("nan")  # share of synthetic anomalies whose level reaches ``threshold`` within CATCH_S
-    hits: int = 0  # how many that is
-    delay_s: float = float("nan")  # their median time from onset to that
+    hits: int = 0  # synthetic anomalies whose level reaches ``threshold`` within CATCH_S of their onset
+    anomalies: int = 0  # synthetic anomalies in all
+    delay_s: float = float("nan")  # the hits' median time from onset to that
     auc_by_kind: dict[str, float] = field(default_factory=dict)
     normal_by_fold: dict[int, np.ndarray] = field(default_factory=dict)  # each fold's normal-frame levels
+
+    @property
+    def caught(self) -> float:
+        """The share of synthetic anomalies caught in time."""
+        return self.hits / max(1, self.anomalies)
 
     @property
     def models(self) -> int:
@@ -343,7 +348,7 @@ def evaluate_candidates(camera: CameraConfig, folds: Sequence[Fold]) -> list[Can
             by_kind = {kind: _auc(labels[(kinds == kind) | normal], level[(kinds == kind) | normal])
                        for kind in sorted(set(kinds) - {"normal"})}
             out.append(Candidate(smoothing, weights, k, _auc(labels, level), _auc(labels[keep_early], level[keep_early]),
-                                 threshold, len(delays) / max(1, len(onsets)), len(delays),
+                                 threshold, len(delays), len(onsets),
                                  float(np.median(delays)) if delays else float("nan"), by_kind,
                                  {f: level[normal & (fold_of == f)] for f in range(len(folds))}))
     return out

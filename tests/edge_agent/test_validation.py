@@ -71,7 +71,7 @@ def test_gate_level_is_where_kofn_opens(scores: list[float], weights: list[float
 
 # ---------------------------------------------------------------- choosing
 def _candidate(weights: dict[str, float], hits: int, delay_s: float = 0.5) -> Candidate:
-    return Candidate(Smoothing(), weights, 1.0, auc=0.9, early_auc=0.8, threshold=1.5, caught=hits / 80, hits=hits,
+    return Candidate(Smoothing(), weights, 1.0, auc=0.9, early_auc=0.8, threshold=1.5, hits=hits, anomalies=80,
                      delay_s=delay_s)
 
 
