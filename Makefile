@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: install demo serve test lint bench bench-far edge-dist clean
+.PHONY: install demo serve test lint bench bench-far bench-tilt edge-dist clean
 
 $(STAMP): requirements.txt constraints.txt edge_agent/pyproject.toml package-lock.json
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,6 +38,10 @@ bench: install
 # The same footage as another camera would see it: smaller, farther people at half the resolution
 bench-far: install
 	$(BIN)/vad-edge bench --dataset ../shared/data/ucsd_ped2 --variant far --out bench-out-far
+
+# ... and as a camera looking down a long walkway would: strong perspective, half the resolution
+bench-tilt: install
+	$(BIN)/vad-edge bench --dataset ../shared/data/ucsd_ped2 --variant tilt --out bench-out-tilt
 
 # The agent wheel served at /edge/dist/ (built on first request otherwise; cached per source fingerprint)
 edge-dist: install

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from edge_agent import metrics as M
-from edge_agent.bench import FAR_SCALE, far_view, main, parse_weights
+from edge_agent.bench import FAR_SCALE, TILT_TOP, far_view, main, parse_weights, tilted_view
 from edge_agent.errors import EdgeError
 from edge_agent.training.validate import gate_levels
 
@@ -83,6 +83,23 @@ def test_the_far_variant_shows_the_scene_smaller_at_half_resolution() -> None:
     height = ys.max() - ys.min() + 1
     assert abs(height - 40 * FAR_SCALE / 2) <= 1 and abs(xs.mean() - 90) <= 1  # smaller, still centred
     assert far[:20].max() == 0 and far[:, :30].max() == 0  # a still surround: the frame's median grey
+
+
+def test_the_tilt_variant_shrinks_the_far_end_of_the_scene() -> None:
+    scene = np.zeros((240, 360), np.uint8)
+    scene[10:50, 170:190] = 255  # the same walker near the top (far away) ...
+    scene[190:230, 170:190] = 255  # ... and near the bottom (close by)
+    tilt = tilted_view(scene)
+    assert tilt.shape == (120, 180)  # half the native resolution
+
+    def size(rows: slice) -> tuple[int, int]:
+        ys, xs = np.nonzero(tilt[rows] > 128)
+        return int(ys.max() - ys.min() + 1), int(xs.max() - xs.min() + 1)
+
+    (top_h, top_w), (bottom_h, bottom_w) = size(slice(0, 40)), size(slice(80, 120))
+    assert top_w <= 0.6 * bottom_w and top_h < bottom_h  # narrower and squeezed: farther away
+    assert abs(bottom_w - 10) <= 1  # the bottom edge keeps its scale (at half resolution)
+    assert tilt[5, :int(90 * (1 - TILT_TOP)) - 5].max() == 0  # outside the trapezoid: a still surround
 
 
 def test_an_unknown_variant_is_refused_with_the_choices(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
