@@ -269,13 +269,20 @@ def cross_validate(camera: CameraConfig, clips: Sequence[Sequence[Frame]], *, po
             fold.clips.append(Recorded(f, names[i], "normal", ts, record(members, clip), np.zeros(len(clip), bool)))
             if progress:
                 progress(len(clip))
-            for syn in synthesize(clip, others, seed=1000 + i, name=names[i]):
+            made = synthesize(clip, others, seed=1000 + i, name=names[i])
+            for syn in made:
                 with motion_cache(store=False):  # seen once: keep the normal frames' flow cached instead
                     scores = record(members, syn.frames)
                 fold.clips.append(Recorded(f, names[i], syn.kind, np.array([fr.ts for fr in syn.frames]), scores,
                                            syn.labels))
                 if progress:
                     progress(len(clip))
+            if len(made) < len(KINDS):  # no object moves in the other clips: only the kinds that need none
+                log.warning("validation: no moving object to paste from the other clips; this clip gets only the "
+                            "synthetic anomalies that need none",
+                            extra={"camera_id": camera.id, "clip": names[i], "kinds": [s.kind for s in made]})
+                if progress:
+                    progress(len(clip) * (len(KINDS) - len(made)))  # the bar counted them (validation_work)
         out.append(fold)
         log.info("validation fold scored", extra={"camera_id": camera.id, "fold": f, "clips": len(held)})
     return out

@@ -234,3 +234,27 @@ def test_shuffling_the_test_labels_changes_no_fitted_or_chosen_value(tmp_path: P
     assert true["test_auc"] != shuffled["test_auc"]  # positive control: the labels did change the test figures
     for key in ("shipped", "validation", "manifest", "tuning", "files"):
         assert true[key] == shuffled[key], key
+
+
+def _still_clips(n: int, frames: int) -> list[list[Frame]]:
+    """A scene where nothing moves: textured, with a little sensor noise."""
+    rng = np.random.default_rng(0)
+    ground = rng.integers(60, 200, (120, 160), dtype=np.uint8)
+    return [[Frame(index=i, ts=i / 10, gray=np.clip(ground + rng.integers(-2, 3, ground.shape), 0, 255).astype(np.uint8))
+             for i in range(frames)] for _ in range(n)]
+
+
+@pytest.mark.parametrize("moving", [True, False], ids=["walkers", "still scene"])
+def test_validation_progress_ends_at_the_total_the_bar_was_given(moving: bool, caplog: pytest.LogCaptureFixture) -> None:
+    """The bar of ``vad-edge train`` reaches 100%, also when no object moves to paste (fewer synthetic kinds)."""
+    from edge_agent.training.validate import tune_camera, validation_work
+
+    clips = ([to_frames(render(40, seed=s)) for s in (1, 2, 3)] if moving else _still_clips(3, 40))
+    cam = CameraConfig(id="c", source="sim", models=[{"type": "test_cell_motion", "params": {"cell": 20}}])
+    done: list[int] = []
+    with caplog.at_level("WARNING", logger="edge_agent.training.validate"):
+        validation = tune_camera(cam, clips, progress=done.append)
+    assert sum(done) == validation_work(cam, clips, 3)
+    kinds = {c.kind for fold in validation.folds for c in fold.clips}
+    assert kinds == ({"normal", *KINDS} if moving else {"normal", "fast"})
+    assert ("no moving object to paste" in caplog.text) is not moving
