@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -252,8 +253,12 @@ def test_validation_progress_ends_at_the_total_the_bar_was_given(moving: bool, c
     clips = ([to_frames(render(40, seed=s)) for s in (1, 2, 3)] if moving else _still_clips(3, 40))
     cam = CameraConfig(id="c", source="sim", models=[{"type": "test_cell_motion", "params": {"cell": 20}}])
     done: list[int] = []
-    with caplog.at_level("WARNING", logger="edge_agent.training.validate"):
+    logger = logging.getLogger("edge_agent.training.validate")
+    logger.addHandler(caplog.handler)  # an in-process `vad-edge` run may have stopped edge_agent propagating
+    try:
         validation = tune_camera(cam, clips, progress=done.append)
+    finally:
+        logger.removeHandler(caplog.handler)
     assert sum(done) == validation_work(cam, clips, 3)
     kinds = {c.kind for fold in validation.folds for c in fold.clips}
     assert kinds == ({"normal", *KINDS} if moving else {"normal", "fast"})
