@@ -368,11 +368,14 @@ class FaultProxy:
                     # (delayed chunks wait for the next loop turn; recv's timeout bounds the lag)
             except OSError:
                 break
-            if pending and self.delay_down_s:
-                time.sleep(max(0.0, min(0.05, pending[0][0] - time.monotonic())))
-                upstream.settimeout(0.02)
-            else:
-                upstream.settimeout(0.5)
+            try:  # the up direction may have closed the pair meanwhile (a cut): then this one ends too
+                if pending and self.delay_down_s:
+                    time.sleep(max(0.0, min(0.05, pending[0][0] - time.monotonic())))
+                    upstream.settimeout(0.02)
+                else:
+                    upstream.settimeout(0.5)
+            except OSError:
+                break
             with self._lock:
                 self.down_bytes += len(data or b"")
             if cut is not None:
