@@ -92,7 +92,9 @@ def test_older_entries_on_the_audit_log_load_the_next_page_in_place(portal):  # 
     page.wait_for_selector(f'tr[data-seq="{newest[AUDIT_PAGE]}"]')
     assert portal.same_page() and page.url == f"{portal.origin}/compliance/audit/"
     assert rows() == newest[:2 * AUDIT_PAGE]
-    assert page.evaluate("document.activeElement.dataset.seq") == str(newest[AUDIT_PAGE])  # focus on the first new row
+    # focus on the first new row: htmx moves it on afterSettle, a settle delay after the rows appear
+    page.wait_for_function("seq => document.activeElement && document.activeElement.dataset.seq === seq",
+                           arg=str(newest[AUDIT_PAGE]), timeout=5000)
     if len(newest) <= 2 * AUDIT_PAGE:
         assert page.locator("[data-testid=audit-more]").count() == 0  # that was the last page
     portal.check("audit-next-page")
