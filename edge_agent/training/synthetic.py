@@ -29,6 +29,13 @@ is easier to catch than one on the walkway, and validation scored it so. On a vi
 still surround (``vad-edge bench --variant far``) rows drawn anywhere in the lower 70% of the frame
 let validation catch 96% of the synthetic anomalies in time.
 
+They also take the size and pace of the row they cross: a perspective (object height per image
+row, :class:`~edge_agent.models.perspective.Perspective`) is fitted on the donor clips' moving
+regions, and a donor cut near the camera and drawn far up the scene shrinks and slows by the ratio
+of the expected heights there. Without it, on a camera with perspective, every near object pasted
+far away was also too large for its row, so every moving kind was partly ``large`` - which favours
+a size-aware model (objects) in validation over one that sees only speed (flow).
+
 Labels mark the changed frames (and the next two: the models compare frames two apart).
 
 Frames are the preprocessed ones (:class:`Frame`): masks stay applied, since every change is
@@ -44,6 +51,7 @@ import cv2
 import numpy as np
 
 from edge_agent.models.base import Frame
+from edge_agent.models.perspective import Perspective
 
 START_SHARE = 0.4  # the anomaly begins this far into the clip
 FAST_STRIDE = 3
@@ -71,6 +79,8 @@ class Donor:
     mask: np.ndarray  # h x w bool
     speed: float
     rows: np.ndarray  # centre rows (px) of the clip's moving regions: where its objects move
+    heights: np.ndarray  # those regions' heights (px): the camera's perspective
+    row: float  # the centre row (px) ``patch`` was cut at
 
 
 def _with(frame: Frame, index: int, ts: float, gray: np.ndarray) -> Frame:
@@ -117,8 +127,9 @@ def find_donor(clip: Sequence[Frame]) -> Donor | None:
     stack = np.stack([f.gray for f in clip[:: max(1, len(clip) // 25)]])
     background = np.median(stack, axis=0).astype(np.uint8)
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))
-    found: list[tuple[int, np.ndarray, np.ndarray]] = []
+    found: list[tuple[int, np.ndarray, np.ndarray, float]] = []
     rows: list[float] = []
+    heights: list[float] = []
     centres: list[tuple[float, float]] = []
     height, width = clip[0].shape
     for f in clip[len(clip) // 4: 3 * len(clip) // 4: 2]:
@@ -132,8 +143,9 @@ def find_donor(clip: Sequence[Frame]) -> Donor | None:
         for j in range(1, n):
             x, y, w, h, area = (int(v) for v in stats[j])
             if area >= 30 and 4 <= h <= height // 4 and 2 <= w <= width // 6:
-                found.append((area, f.gray[y:y + h, x:x + w].copy(), lab[y:y + h, x:x + w] == j))
+                found.append((area, f.gray[y:y + h, x:x + w].copy(), lab[y:y + h, x:x + w] == j, y + h / 2.0))
                 rows.append(y + h / 2.0)
+                heights.append(float(h))
     if not found:
         return None
     found.sort(key=lambda t: t[0])
@@ -141,19 +153,34 @@ def find_donor(clip: Sequence[Frame]) -> Donor | None:
     steps = [np.hypot(b[0] - a[0], b[1] - a[1]) / 2.0 for a, b in zip(centres, centres[1:])]
     steps = [s for s in steps if s < 20]  # a jump to another object is not a speed
     speed = float(np.median(steps)) if steps else MIN_SPEED_PX
-    return Donor(best[1], best[2], max(MIN_SPEED_PX, speed), np.array(rows))
+    return Donor(best[1], best[2], max(MIN_SPEED_PX, speed), np.array(rows), np.array(heights), best[3])
 
 
 def _moving(clip: Sequence[Frame], kind: str, patch: np.ndarray, mask: np.ndarray, speed: float,
-            rng: np.random.Generator, rows: np.ndarray) -> Synthetic:
-    """``patch`` crosses the frame once, from ``start`` on, at ``speed`` px per frame, centred on
-    one of ``rows`` (where the camera's normal objects move); the frames it is visible in (plus the
-    afterglow) are the anomalous ones."""
+            rng: np.random.Generator, donor: Donor, scene: Perspective) -> Synthetic:
+    """``patch`` (cut at ``donor.row``) crosses the frame once, from ``start`` on, at ``speed`` px
+    per frame, centred on one of ``donor.rows`` (where the camera's normal objects move); the
+    frames it is visible in (plus the afterglow) are the anomalous ones.
+
+    Size and speed follow the camera's perspective (``scene``): at a row where objects are half as
+    tall as where the patch was cut, it is drawn at half its size and crosses at half the pixels
+    per frame (``speed`` is the camera's typical speed, for an object of the median height). A
+    near walker pasted far up the walkway is therefore not also too large for that row: each kind
+    differs from normal footage only in the way it names."""
     n = len(clip)
     a = int(n * START_SHARE)
     height, width = clip[0].shape
+    centre = float(rng.choice(donor.rows))
+    expected = float(scene.height(centre / height))
+    scale = expected / float(scene.height(donor.row / height))
+    scale = min(scale, 0.8 * height / patch.shape[0], 0.8 * width / patch.shape[1])  # it still fits the frame
+    if abs(scale - 1.0) > 0.05:
+        size = (max(2, int(round(patch.shape[1] * scale))), max(2, int(round(patch.shape[0] * scale))))
+        patch = cv2.resize(patch, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+        mask = cv2.resize(mask.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST).astype(bool)
+    speed = speed * expected / scene.median
     ph, pw = patch.shape
-    row = int(np.clip(round(float(rng.choice(rows)) - ph / 2.0), 0, max(0, height - ph)))
+    row = int(np.clip(round(centre - ph / 2.0), 0, max(0, height - ph)))
     left_to_right = bool(rng.integers(2))
     out = list(clip[:a])
     labels = np.zeros(n, bool)
@@ -175,32 +202,33 @@ def _moving(clip: Sequence[Frame], kind: str, patch: np.ndarray, mask: np.ndarra
     return Synthetic(kind, "", out, labels)
 
 
-def paste(clip: Sequence[Frame], donor: Donor, rng: np.random.Generator) -> Synthetic:
-    return _moving(clip, "paste", donor.patch, donor.mask, PASTE_SPEED * donor.speed, rng, donor.rows)
+def paste(clip: Sequence[Frame], donor: Donor, rng: np.random.Generator, scene: Perspective) -> Synthetic:
+    return _moving(clip, "paste", donor.patch, donor.mask, PASTE_SPEED * donor.speed, rng, donor, scene)
 
 
-def texture(clip: Sequence[Frame], other: Sequence[Frame], donor: Donor, rng: np.random.Generator) -> Synthetic:
+def texture(clip: Sequence[Frame], other: Sequence[Frame], donor: Donor, rng: np.random.Generator,
+            scene: Perspective) -> Synthetic:
     h, w = donor.patch.shape
     side = int(max(8, min(max(h, w), min(other[0].shape) // 3)))
     src = other[len(other) // 2].gray
     y = int(rng.integers(0, max(1, src.shape[0] - side)))
     x = int(rng.integers(0, max(1, src.shape[1] - side)))
     patch = np.ascontiguousarray(np.fliplr(np.rot90(src[y:y + side, x:x + side])))
-    return _moving(clip, "texture", patch, np.ones(patch.shape, bool), donor.speed, rng, donor.rows)
+    return _moving(clip, "texture", patch, np.ones(patch.shape, bool), donor.speed, rng, donor, scene)
 
 
-def large(clip: Sequence[Frame], donor: Donor, rng: np.random.Generator) -> Synthetic:
+def large(clip: Sequence[Frame], donor: Donor, rng: np.random.Generator, scene: Perspective) -> Synthetic:
     h, w = donor.patch.shape
     height, width = clip[0].shape
     scale = min(LARGE_SCALE, 0.8 * height / h, 0.8 * width / w)  # a very large donor still fits the frame
     size = (max(2, int(round(w * scale))), max(2, int(round(h * scale))))
     patch = cv2.resize(donor.patch, size, interpolation=cv2.INTER_LINEAR)
     mask = cv2.resize(donor.mask.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST).astype(bool)
-    return _moving(clip, "large", patch, mask, donor.speed, rng, donor.rows)
+    return _moving(clip, "large", patch, mask, donor.speed, rng, donor, scene)
 
 
-def brisk(clip: Sequence[Frame], donor: Donor, rng: np.random.Generator) -> Synthetic:
-    return _moving(clip, "brisk", donor.patch, donor.mask, BRISK_SPEED * donor.speed, rng, donor.rows)
+def brisk(clip: Sequence[Frame], donor: Donor, rng: np.random.Generator, scene: Perspective) -> Synthetic:
+    return _moving(clip, "brisk", donor.patch, donor.mask, BRISK_SPEED * donor.speed, rng, donor, scene)
 
 
 Maker = Callable[[Sequence[Frame]], Synthetic]
@@ -212,11 +240,13 @@ def synthesize(held: Sequence[Frame], others: Sequence[Sequence[Frame]], seed: i
     out = [fast(held)]
     donors = [d for d in (find_donor(o) for o in others) if d is not None]
     if donors:
+        height = held[0].shape[0]
+        scene = Perspective.fit(np.concatenate([d.rows for d in donors]) / height, np.concatenate([d.heights for d in donors]))
         donor = donors[int(rng.integers(len(donors)))]
-        out.append(paste(held, donor, rng))
-        out.append(texture(held, others[int(rng.integers(len(others)))], donor, rng))
-        out.append(large(held, donors[int(rng.integers(len(donors)))], rng))
-        out.append(brisk(held, donors[int(rng.integers(len(donors)))], rng))
+        out.append(paste(held, donor, rng, scene))
+        out.append(texture(held, others[int(rng.integers(len(others)))], donor, rng, scene))
+        out.append(large(held, donors[int(rng.integers(len(donors)))], rng, scene))
+        out.append(brisk(held, donors[int(rng.integers(len(donors)))], rng, scene))
     for s in out:
         s.source = name
     return out

@@ -127,6 +127,59 @@ def test_synthetic_objects_cross_where_the_cameras_objects_move() -> None:
         assert rows.size and band[0] - 40 <= rows.min() and rows.max() <= band[1] + 40, (kind, rows.min(), rows.max())
 
 
+FAR, NEAR = (60, 70), (170, 200)  # rows of the small far walker and the large near one
+
+
+def _two_depth_clip(seed: int, n: int = 80) -> list[Frame]:
+    """A textured still scene seen with perspective: a far walker 10 px tall crosses at 1 px per
+    frame, a near one 30 px tall at 3 px per frame (the same pace in body heights)."""
+    rng = np.random.default_rng(seed)
+    scene = rng.integers(120, 200, (240, 360)).astype(np.uint8)
+    out = []
+    for i in range(n):
+        img = scene.copy()
+        img[FAR[0]:FAR[1], 20 + i:25 + i] = 30
+        img[NEAR[0]:NEAR[1], 10 + 3 * i:24 + 3 * i] = 30
+        out.append(Frame(i, i / 10.0, img))
+    return out
+
+
+def _crossing(made: list[Frame], held: list[Frame]) -> tuple[float, int, float]:
+    """(centre row, height, median px per frame) of what a synthetic anomaly drew over ``held``."""
+    tops, bottoms, centres = [], [], []
+    for frame, original in zip(made, held, strict=True):
+        ys, xs = np.nonzero(frame.gray != original.gray)
+        if ys.size:
+            tops.append(ys.min())
+            bottoms.append(ys.max())
+            centres.append(xs.mean())
+    height = int(np.max(np.array(bottoms) - np.array(tops))) + 1
+    steps = np.abs(np.diff(centres))
+    return (min(tops) + max(bottoms)) / 2.0, height, float(np.median(steps[1:-1]))  # entering/leaving steps are partial
+
+
+def test_synthetic_objects_take_the_size_and_pace_of_the_row_they_cross() -> None:
+    """Every donor here is the near walker (the larger regions are chosen); pasted far up the
+    scene it shrinks and slows to the far walker's scale, so ``paste`` and ``brisk`` are wrong
+    only in speed - and ``large`` stays too large for its row (the positive control)."""
+    held = _two_depth_clip(1)
+    others = [_two_depth_clip(2), _two_depth_clip(3)]
+    seen = {"far": [], "near": []}
+    for seed in range(8):
+        for s in synthesize(held, others, seed=seed):
+            if s.kind not in ("paste", "brisk", "large"):
+                continue
+            centre, height, pace = _crossing(s.frames, held)
+            where, walker = ("far", FAR[1] - FAR[0]) if centre < 120 else ("near", NEAR[1] - NEAR[0])
+            if s.kind == "large":
+                assert height >= 1.5 * walker, (where, height)
+                continue
+            assert 0.7 * walker <= height <= 1.4 * walker, (s.kind, where, height)
+            seen[where].append(pace / (4.0 if s.kind == "paste" else 2.0))  # back to the walkers' own pace
+    assert seen["far"] and seen["near"], seen  # both depths were drawn
+    assert np.median(seen["far"]) < 0.6 * np.median(seen["near"]), seen  # fewer pixels per frame far away
+
+
 def test_one_long_clip_is_cut_into_pieces_for_the_folds_and_too_little_is_refused() -> None:
     frames = to_frames(render(200, seed=1, normal_only=True))
     pieces, names = validation_clips([frames], 4)
