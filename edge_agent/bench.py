@@ -641,7 +641,8 @@ def format_table(res: dict[str, Any]) -> str:
         lines.append(f"  events: caught {_fmt(e['synthetic_caught_share'] * 100 if e['synthetic_intervals'] else None)}% of "
                      f"{e['synthetic_intervals']} synthetic anomalies, median delay {_fmt(e['synthetic_median_delay_s'])} s; "
                      f"{e['normal_events']} false events in {e['normal_seconds'] / 60:.1f} min of cross-validated normal "
-                     f"footage ({_fmt(e['false_alerts_per_hour'])}/h; each fold at the threshold the other folds chose)")
+                     f"footage ({_fmt(e['false_alerts_per_hour'])}/h, at most {_fmt(e.get('false_alerts_per_hour_95'))}/h "
+                     f"at 95% confidence; each fold at the threshold the other folds chose)")
         lines.append("  next candidates: " + "; ".join(
             f"{c['smoothing']} {c['weights']} k={c['k']:g}: caught {_fmt(c['caught'], True)}% at {c['threshold']:g}, "
             f"delay {_fmt(c['delay_s'])} s" for c in res["validation_top"][1:4]))

@@ -6,6 +6,7 @@ ROC analysis expects (tied scores move together), so results match scikit-learn.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -133,5 +134,27 @@ def merge_event_stats(parts: Sequence[EventStats]) -> EventStats:
                       sum(p.false_alerts for p in parts))
 
 
+def poisson_upper(events: int, confidence: float = 0.95) -> float:
+    """The exact (Garwood) upper confidence bound on a Poisson mean after ``events`` were counted:
+    the rate at which seeing ``events`` or fewer is only ``1 - confidence`` likely. With none seen
+    it is -ln(0.05) = 3.0 at 95% (the "rule of three"): 0 false events in 4 minutes bounds the rate
+    at 45 per hour, not at zero."""
+    if events < 0 or not 0 < confidence < 1:
+        raise ValueError(f"need events >= 0 and 0 < confidence < 1, got {events}, {confidence}")
+
+    def at_most(lam: float) -> float:  # P(X <= events) for X ~ Poisson(lam)
+        term = total = math.exp(-lam)
+        for i in range(1, events + 1):
+            term *= lam / i
+            total += term
+        return total
+
+    lo, hi = 0.0, events + 10.0 + 10.0 * math.sqrt(events + 1)
+    for _ in range(100):  # at_most falls as lam grows
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if at_most(mid) > 1 - confidence else (lo, mid)
+    return (lo + hi) / 2
+
+
 __all__ = ["EventStats", "average_precision", "equal_error_rate", "event_stats", "intervals", "macro_auc",
-           "merge_event_stats", "roc_auc", "roc_curve"]
+           "merge_event_stats", "poisson_upper", "roc_auc", "roc_curve"]

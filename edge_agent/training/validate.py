@@ -386,7 +386,10 @@ def event_figures(camera: CameraConfig, folds: Sequence[Fold], tuning: Tuning,
     stats = M.merge_event_stats(parts)
     return {"synthetic_intervals": stats.gt_events, "synthetic_caught_share": stats.caught_share,
             "synthetic_median_delay_s": stats.median_delay_s, "normal_seconds": normal_s,
-            "normal_events": normal_alerts, "false_alerts_per_hour": normal_alerts / (normal_s / 3600.0) if normal_s else None}
+            "normal_events": normal_alerts, "false_alerts_per_hour": normal_alerts / (normal_s / 3600.0) if normal_s else None,
+            # what that footage can show: the rate is below this with 95% confidence (a budget of 2 a
+            # day, 0.083/h, needs 36 h of normal footage without an event to be shown so)
+            "false_alerts_per_hour_95": M.poisson_upper(normal_alerts) / (normal_s / 3600.0) if normal_s else None}
 
 
 def pick(candidates: Sequence[Candidate]) -> Candidate:

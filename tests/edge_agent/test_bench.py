@@ -61,6 +61,15 @@ def test_event_stats_catch_delay_and_false_alerts() -> None:
     assert M.intervals(alert) == [(0, 0), (3, 5)]
 
 
+@pytest.mark.parametrize(("events", "upper"), [(0, 2.996), (1, 4.744), (2, 6.296), (10, 16.962)])
+def test_false_alert_rate_bound_is_the_exact_poisson_upper_limit(events: int, upper: float) -> None:
+    """Published 95% one-sided limits (Garwood): 0 events in 4 min still allow 45 an hour."""
+    assert M.poisson_upper(events) == pytest.approx(upper, abs=2e-3)
+    assert M.poisson_upper(events, 0.99) > M.poisson_upper(events)
+    with pytest.raises(ValueError, match="events >= 0"):
+        M.poisson_upper(-1)
+
+
 def test_gate_level_is_the_threshold_where_k_weighted_votes_agree() -> None:
     scores = np.array([[3.0, 0.5, 1.5], [0.2, 2.0, 0.1]])  # columns: flow, objects, autoencoder
     assert gate_levels(scores, [1, 1, 1], k=2).tolist() == [1.5, 0.2]  # the second-highest score
