@@ -68,6 +68,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     validation = tuning.get("validation") if tuning else manifest.training.get("validation", "off (--no-validate)")
     print(json.dumps({"bundle": str(out), "camera": cam.id, "clips": len(clips), "frames": sum(map(len, clips)),
                       "chosen": chosen, "validation": validation}))
+    if isinstance(validation, dict) and not args.quiet:
+        from edge_agent.training.validate import summary
+
+        print(summary(tuning), file=sys.stderr)
     return 0
 
 
@@ -288,7 +292,7 @@ def build_parser() -> argparse.ArgumentParser:
     common(t)
     t.add_argument("--source", action="append", help="normal footage (repeat for several clips)")
     t.add_argument("--out", type=Path, required=True, help="bundle directory or .tar.gz")
-    t.add_argument("--quiet", action="store_true", help="no progress bar")
+    t.add_argument("--quiet", action="store_true", help="no progress bar and no summary on stderr")
     t.add_argument("--folds", type=int, default=3,
                    help="cross-validation folds that choose smoothing, weights, k and threshold (default 3)")
     t.add_argument("--no-validate", action="store_true",

@@ -437,6 +437,21 @@ def choose(camera: CameraConfig, folds: Sequence[Fold]) -> tuple[Tuning, list[Ca
     return tuning, candidates
 
 
+def summary(tuning: dict[str, Any]) -> str:
+    """One line for the person who ran ``vad-edge train``: what validation chose, how well it did on
+    the synthetic anomalies, and what the held-out normal footage can say about false alerts."""
+    v, e = tuning["validation"], tuning["validation"]["events"]
+    models = ", ".join(f"{n} x{w:g}" if w != 1 else n for n, w in tuning["weights"].items() if w > 0)
+    singles = ", ".join(f"{n} {b['caught']:.0%}" for n, b in sorted(v["best_single"].items(), key=lambda x: -x[1]["caught"]))
+    delay = f"median delay {v['delay_s']:.1f} s; " if math.isfinite(v["delay_s"]) else ""
+    bound = e.get("false_alerts_per_hour_95")  # absent from bundles trained before it existed
+    return (f"validation chose {models}, k {tuning['k']:g}, threshold {tuning['threshold']:g}, {v['smoothing']}: "
+            f"it catches {v['caught']:.0%} of {e['synthetic_intervals']} synthetic anomalies within {CATCH_S:g} s "
+            f"({delay}each model alone: {singles}); {e['normal_events']} false event{'' if e['normal_events'] == 1 else 's'} in "
+            f"{e['normal_seconds'] / 60.0:.1f} min of held-out normal footage"
+            + (f", so at most {bound:.0f} per hour at 95% confidence - more normal footage narrows that" if bound else ""))
+
+
 def tune_camera(camera: CameraConfig, clips: Sequence[Sequence[Frame]], *, policy: Policy | None = None, folds: int = 3,
                 progress: Progress | None = None, names: Sequence[str] | None = None) -> Validation:
     t0 = time.perf_counter()

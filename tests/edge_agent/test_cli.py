@@ -59,6 +59,21 @@ def bundle(footage) -> Path:
     return out
 
 
+def test_train_says_what_validation_chose_and_what_the_footage_can_show(footage, tmp_path, capsys):
+    cfg = _config(tmp_path / "agent.json", footage["test"])
+    argv = ["train", "--config", str(cfg), "--out", str(tmp_path / "b.tar.gz")]
+    for n in footage["normal"]:
+        argv += ["--source", str(n)]
+    rc, msgs, err = _run(capsys, argv)
+    chosen = msgs[-1]["chosen"]
+    line = next(x for x in err.splitlines() if x.startswith("validation chose"))
+    assert rc == 0 and f"threshold {chosen['threshold']:g}" in line
+    assert "synthetic anomalies within 2 s" in line and "min of held-out normal footage" in line
+    assert "per hour at 95% confidence" in line  # the bound, not just the count
+    rc, _, err = _run(capsys, [*argv, "--quiet"])  # --quiet: the JSON line only
+    assert rc == 0 and "validation chose" not in err
+
+
 def _run(capsys, argv) -> tuple[int, list[dict], str]:
     rc = main(argv)
     out, err = capsys.readouterr()
