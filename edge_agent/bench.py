@@ -643,6 +643,12 @@ def format_table(res: dict[str, Any]) -> str:
                      f"{e['normal_events']} false events in {e['normal_seconds'] / 60:.1f} min of cross-validated normal "
                      f"footage ({_fmt(e['false_alerts_per_hour'])}/h, at most {_fmt(e.get('false_alerts_per_hour_95'))}/h "
                      f"at 95% confidence; each fold at the threshold the other folds chose)")
+        r = v.get("runner_up")
+        if r:
+            lines.append(f"  runner-up (validation's choice without the chosen models): {r['weights']} k={r['k']:g}, "
+                         f"{r['smoothing']}: caught {_fmt(r['caught'], True)}% at {r['threshold']:g}; caught in time by "
+                         f"only one of the two: chosen {r['only_chosen']}, runner-up {r['only_runner_up']} "
+                         f"(exact McNemar p = {r['p']:.2f})")
         lines.append("  next candidates: " + "; ".join(
             f"{c['smoothing']} {c['weights']} k={c['k']:g}: caught {_fmt(c['caught'], True)}% at {c['threshold']:g}, "
             f"delay {_fmt(c['delay_s'])} s" for c in res["validation_top"][1:4]))

@@ -156,5 +156,18 @@ def poisson_upper(events: int, confidence: float = 0.95) -> float:
     return (lo + hi) / 2
 
 
+def mcnemar_exact(only_a: int, only_b: int) -> float:
+    """Two-sided exact McNemar p-value for two detectors judged on the same cases: ``only_a`` cases
+    caught by the first alone, ``only_b`` by the second alone (cases both or neither caught say
+    nothing about which is better). Under "equally good" each such case is a fair coin."""
+    if only_a < 0 or only_b < 0:
+        raise ValueError(f"counts must be >= 0, got {only_a}, {only_b}")
+    n = only_a + only_b
+    if n == 0:
+        return 1.0
+    tail = sum(math.comb(n, i) for i in range(min(only_a, only_b) + 1)) / 2.0 ** n
+    return min(1.0, 2.0 * tail)
+
+
 __all__ = ["EventStats", "average_precision", "equal_error_rate", "event_stats", "intervals", "macro_auc",
-           "merge_event_stats", "poisson_upper", "roc_auc", "roc_curve"]
+           "mcnemar_exact", "merge_event_stats", "poisson_upper", "roc_auc", "roc_curve"]

@@ -113,6 +113,7 @@ class Candidate:
     delay_s: float = float("nan")  # the hits' median time from onset to that
     auc_by_kind: dict[str, float] = field(default_factory=dict)
     normal_by_fold: dict[int, np.ndarray] = field(default_factory=dict)  # each fold's normal-frame levels
+    caught_at: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))  # per synthetic anomaly: caught in time
 
     @property
     def caught(self) -> float:
@@ -347,17 +348,18 @@ def evaluate_candidates(camera: CameraConfig, folds: Sequence[Fold]) -> list[Can
             cols = [i for i, n in enumerate(names) if weights[n] > 0]
             level = gate_levels(mat[:, cols], [weights[names[i]] for i in cols], k)
             threshold = threshold_rule([level[normal]])
-            delays = []
-            for a, b, t0 in onsets:
+            delays, caught_at = [], np.zeros(len(onsets), bool)
+            for j, (a, b, t0) in enumerate(onsets):
                 hit = np.nonzero(level[a:b + 1] >= threshold)[0]
                 if hit.size and all_ts[a + hit[0]] - t0 < CATCH_S:
                     delays.append(float(all_ts[a + hit[0]] - t0))
+                    caught_at[j] = True
             by_kind = {kind: _auc(labels[(kinds == kind) | normal], level[(kinds == kind) | normal])
                        for kind in sorted(set(kinds) - {"normal"})}
             out.append(Candidate(smoothing, weights, k, _auc(labels, level), _auc(labels[keep_early], level[keep_early]),
                                  threshold, len(delays), len(onsets),
                                  float(np.median(delays)) if delays else float("nan"), by_kind,
-                                 {f: level[normal & (fold_of == f)] for f in range(len(folds))}))
+                                 {f: level[normal & (fold_of == f)] for f in range(len(folds))}, caught_at))
     return out
 
 
@@ -408,6 +410,28 @@ def ranked(candidates: Sequence[Candidate]) -> list[Candidate]:
     return [best, *sorted((c for c in candidates if c is not best), key=Candidate.key, reverse=True)]
 
 
+def _models(c: Candidate) -> frozenset[str]:
+    return frozenset(n for n, w in c.weights.items() if w > 0)
+
+
+def runner_up(candidates: Sequence[Candidate], best: Candidate) -> dict[str, Any] | None:
+    """What validation would choose without the chosen models (:func:`pick` over the candidates that
+    run another set of models), and how much the synthetic anomalies say about the difference:
+    those caught in time by only one of the two, and the exact McNemar p-value of that split. One
+    anomaly in 80 decides many choices; a p-value far above 0.05 says validation cannot tell the
+    two apart."""
+    others = [c for c in candidates if _models(c) != _models(best)]
+    if not others:
+        return None
+    other = pick(others)
+    only_best = int(np.sum(best.caught_at & ~other.caught_at))
+    only_other = int(np.sum(other.caught_at & ~best.caught_at))
+    return {"weights": {n: w for n, w in other.weights.items() if w > 0}, "k": other.k,
+            "smoothing": smoothing_label(other.smoothing), "threshold": other.threshold, "caught": other.caught,
+            "delay_s": other.delay_s, "only_chosen": only_best, "only_runner_up": only_other,
+            "p": M.mcnemar_exact(only_best, only_other)}
+
+
 def choose(camera: CameraConfig, folds: Sequence[Fold]) -> tuple[Tuning, list[Candidate]]:
     candidates = evaluate_candidates(camera, folds)
     best = pick(candidates)
@@ -431,7 +455,8 @@ def choose(camera: CameraConfig, folds: Sequence[Fold]) -> tuple[Tuning, list[Ca
                                 "old_default": {"auc": old.auc, "early_auc": old.early_auc, "caught": old.caught,
                                                 "delay_s": old.delay_s, "threshold": old.threshold},
                                 "old_default_auc": old.auc,
-                                "smoothing": smoothing_label(best.smoothing), "thresholds_per_fold": list(per_fold.values())})
+                                "smoothing": smoothing_label(best.smoothing), "thresholds_per_fold": list(per_fold.values()),
+                                "runner_up": runner_up(candidates, best)})
     honest = event_figures(camera, folds, tuning, per_fold)
     tuning = tuning.model_copy(update={"validation": {**tuning.validation, "events": honest}})
     return tuning, candidates
@@ -449,7 +474,18 @@ def summary(tuning: dict[str, Any]) -> str:
             f"it catches {v['caught']:.0%} of {e['synthetic_intervals']} synthetic anomalies within {CATCH_S:g} s "
             f"({delay}each model alone: {singles}); {e['normal_events']} false event{'' if e['normal_events'] == 1 else 's'} in "
             f"{e['normal_seconds'] / 60.0:.1f} min of held-out normal footage"
-            + (f", so at most {bound:.0f} per hour at 95% confidence - more normal footage narrows that" if bound else ""))
+            + (f", so at most {bound:.0f} per hour at 95% confidence - more normal footage narrows that" if bound else "")
+            + _versus(v.get("runner_up")))
+
+
+def _versus(r: dict[str, Any] | None) -> str:
+    if not r:
+        return ""
+    models = ", ".join(f"{n} x{w:g}" if w != 1 else n for n, w in r["weights"].items())
+    verdict = "validation cannot tell them apart" if r["p"] >= 0.05 else "a clear difference"
+    return (f". Without the chosen models it would pick {models} ({r['caught']:.0%} caught); "
+            f"{r['only_chosen']} anomalies were caught only by the choice, {r['only_runner_up']} only by that "
+            f"(exact McNemar p {r['p']:.2f}: {verdict})")
 
 
 def tune_camera(camera: CameraConfig, clips: Sequence[Sequence[Frame]], *, policy: Policy | None = None, folds: int = 3,

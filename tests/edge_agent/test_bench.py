@@ -70,6 +70,16 @@ def test_false_alert_rate_bound_is_the_exact_poisson_upper_limit(events: int, up
         M.poisson_upper(-1)
 
 
+def test_mcnemar_exact_counts_only_the_cases_one_detector_alone_caught() -> None:
+    assert M.mcnemar_exact(0, 6) == pytest.approx(2 / 64)  # six of six one way: a clear difference
+    assert M.mcnemar_exact(6, 0) == M.mcnemar_exact(0, 6)  # which one is "first" does not matter
+    assert M.mcnemar_exact(3, 3) == 1.0 and M.mcnemar_exact(0, 0) == 1.0  # no evidence either way
+    assert M.mcnemar_exact(1, 2) == 1.0  # 79 against 78 of 80 could be this: nothing to choose by
+    assert M.mcnemar_exact(2, 12) == pytest.approx(0.0129, abs=1e-4)
+    with pytest.raises(ValueError, match=">= 0"):
+        M.mcnemar_exact(-1, 2)
+
+
 def test_gate_level_is_the_threshold_where_k_weighted_votes_agree() -> None:
     scores = np.array([[3.0, 0.5, 1.5], [0.2, 2.0, 0.1]])  # columns: flow, objects, autoencoder
     assert gate_levels(scores, [1, 1, 1], k=2).tolist() == [1.5, 0.2]  # the second-highest score
