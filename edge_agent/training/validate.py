@@ -416,11 +416,11 @@ def _models(c: Candidate) -> frozenset[str]:
 
 def runner_up(candidates: Sequence[Candidate], best: Candidate) -> dict[str, Any] | None:
     """What validation would choose without the chosen models (:func:`pick` over the candidates that
-    run another set of models), and how much the synthetic anomalies say about the difference:
+    run none of them), and how much the synthetic anomalies say about the difference:
     those caught in time by only one of the two, and the exact McNemar p-value of that split. One
     anomaly in 80 decides many choices; a p-value far above 0.05 says validation cannot tell the
     two apart."""
-    others = [c for c in candidates if _models(c) != _models(best)]
+    others = [c for c in candidates if not _models(c) & _models(best)]
     if not others:
         return None
     other = pick(others)
