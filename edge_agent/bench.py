@@ -648,7 +648,7 @@ def format_table(res: dict[str, Any]) -> str:
             lines.append(f"  runner-up (validation's choice without the chosen models): {r['weights']} k={r['k']:g}, "
                          f"{r['smoothing']}: caught {_fmt(r['caught'], True)}% at {r['threshold']:g}; caught in time by "
                          f"only one of the two: chosen {r['only_chosen']}, runner-up {r['only_runner_up']} "
-                         f"(exact McNemar p = {r['p']:.2f})")
+                         f"(exact McNemar p = {r['p']:.2g})")
         lines.append("  next candidates: " + "; ".join(
             f"{c['smoothing']} {c['weights']} k={c['k']:g}: caught {_fmt(c['caught'], True)}% at {c['threshold']:g}, "
             f"delay {_fmt(c['delay_s'])} s" for c in res["validation_top"][1:4]))

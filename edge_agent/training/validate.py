@@ -466,7 +466,7 @@ def summary(tuning: dict[str, Any]) -> str:
     """One line for the person who ran ``vad-edge train``: what validation chose, how well it did on
     the synthetic anomalies, and what the held-out normal footage can say about false alerts."""
     v, e = tuning["validation"], tuning["validation"]["events"]
-    models = ", ".join(f"{n} x{w:g}" if w != 1 else n for n, w in tuning["weights"].items() if w > 0)
+    models = _named(tuning["weights"])
     singles = ", ".join(f"{n} {b['caught']:.0%}" for n, b in sorted(v["best_single"].items(), key=lambda x: -x[1]["caught"]))
     delay = f"median delay {v['delay_s']:.1f} s; " if math.isfinite(v["delay_s"]) else ""
     bound = e.get("false_alerts_per_hour_95")  # absent from bundles trained before it existed
@@ -475,17 +475,21 @@ def summary(tuning: dict[str, Any]) -> str:
             f"({delay}each model alone: {singles}); {e['normal_events']} false event{'' if e['normal_events'] == 1 else 's'} in "
             f"{e['normal_seconds'] / 60.0:.1f} min of held-out normal footage"
             + (f", so at most {bound:.0f} per hour at 95% confidence - more normal footage narrows that" if bound else "")
-            + _versus(v.get("runner_up")))
+            + _versus(models, v.get("runner_up")))
 
 
-def _versus(r: dict[str, Any] | None) -> str:
+def _versus(chosen: str, r: dict[str, Any] | None) -> str:
     if not r:
         return ""
-    models = ", ".join(f"{n} x{w:g}" if w != 1 else n for n, w in r["weights"].items())
+    other = _named(r["weights"])
     verdict = "validation cannot tell them apart" if r["p"] >= 0.05 else "a clear difference"
-    return (f". Without the chosen models it would pick {models} ({r['caught']:.0%} caught); "
-            f"{r['only_chosen']} anomalies were caught only by the choice, {r['only_runner_up']} only by that "
-            f"(exact McNemar p {r['p']:.2f}: {verdict})")
+    return (f". Without {chosen} it would pick {other} ({r['caught']:.0%} caught); {r['only_chosen']} synthetic "
+            f"anomalies were caught in time only by {chosen}, {r['only_runner_up']} only by {other} "
+            f"(exact McNemar p {r['p']:.2g}: {verdict})")
+
+
+def _named(weights: dict[str, float]) -> str:
+    return " + ".join(f"{n} x{w:g}" if w != 1 else n for n, w in weights.items() if w > 0)
 
 
 def tune_camera(camera: CameraConfig, clips: Sequence[Sequence[Frame]], *, policy: Policy | None = None, folds: int = 3,

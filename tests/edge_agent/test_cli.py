@@ -70,6 +70,7 @@ def test_train_says_what_validation_chose_and_what_the_footage_can_show(footage,
     assert rc == 0 and f"threshold {chosen['threshold']:g}" in line
     assert "synthetic anomalies within 2 s" in line and "min of held-out normal footage" in line
     assert "per hour at 95% confidence" in line  # the bound, not just the count
+    assert "exact McNemar p" in line  # and how far validation could tell the choice from the runner-up
     rc, _, err = _run(capsys, [*argv, "--quiet"])  # --quiet: the JSON line only
     assert rc == 0 and "validation chose" not in err
 
