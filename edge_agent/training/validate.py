@@ -40,6 +40,12 @@ Rules (stated, not tuned on any test set):
 * The false-alert figure is honest: each fold's normal clips are judged at the threshold the
   *other* folds' footage chose.
 * Hysteresis, ``close_after_s`` and the calibration percentile keep their config defaults.
+
+Reported, never used to choose: the **runner-up** (:func:`runner_up`: the choice among the
+candidates that run none of the chosen models), the synthetic anomalies only one of the two
+caught in time, and the exact McNemar p-value of that split - how far the choice rests on evidence
+rather than on a tie-break; and the 95% upper bound on the false-alert rate that the amount of
+normal footage allows (:func:`~edge_agent.metrics.poisson_upper`).
 """
 
 from __future__ import annotations
