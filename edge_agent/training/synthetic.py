@@ -44,7 +44,7 @@ redrawn only where ``valid`` is True. Fixed seeds: the same footage gives the sa
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -229,9 +229,6 @@ def large(clip: Sequence[Frame], donor: Donor, rng: np.random.Generator, scene: 
 
 def brisk(clip: Sequence[Frame], donor: Donor, rng: np.random.Generator, scene: Perspective) -> Synthetic:
     return _moving(clip, "brisk", donor.patch, donor.mask, BRISK_SPEED * donor.speed, rng, donor, scene)
-
-
-Maker = Callable[[Sequence[Frame]], Synthetic]
 
 
 def synthesize(held: Sequence[Frame], others: Sequence[Sequence[Frame]], seed: int, name: str = "") -> list[Synthetic]:
