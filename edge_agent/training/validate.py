@@ -127,8 +127,13 @@ class Candidate:
         return self.hits / max(1, self.anomalies)
 
     @property
+    def running(self) -> frozenset[str]:
+        """The models this candidate weights above 0 (the others are not run)."""
+        return frozenset(n for n, w in self.weights.items() if w > 0)
+
+    @property
     def models(self) -> int:
-        return sum(1 for w in self.weights.values() if w > 0)
+        return len(self.running)
 
     @property
     def lag_s(self) -> float:
@@ -392,12 +397,13 @@ def event_figures(camera: CameraConfig, folds: Sequence[Fold], tuning: Tuning,
             else:
                 parts.append(M.event_stats(rec.labels, alert, rec.ts))
     stats = M.merge_event_stats(parts)
+    hours = normal_s / 3600.0
     return {"synthetic_intervals": stats.gt_events, "synthetic_caught_share": stats.caught_share,
             "synthetic_median_delay_s": stats.median_delay_s, "normal_seconds": normal_s,
-            "normal_events": normal_alerts, "false_alerts_per_hour": normal_alerts / (normal_s / 3600.0) if normal_s else None,
+            "normal_events": normal_alerts, "false_alerts_per_hour": normal_alerts / hours if hours else None,
             # what that footage can show: the rate is below this with 95% confidence (a budget of 2 a
             # day, 0.083/h, needs 36 h of normal footage without an event to be shown so)
-            "false_alerts_per_hour_95": M.poisson_upper(normal_alerts) / (normal_s / 3600.0) if normal_s else None}
+            "false_alerts_per_hour_95": M.poisson_upper(normal_alerts) / hours if hours else None}
 
 
 def pick(candidates: Sequence[Candidate]) -> Candidate:
@@ -416,17 +422,13 @@ def ranked(candidates: Sequence[Candidate]) -> list[Candidate]:
     return [best, *sorted((c for c in candidates if c is not best), key=Candidate.key, reverse=True)]
 
 
-def _models(c: Candidate) -> frozenset[str]:
-    return frozenset(n for n, w in c.weights.items() if w > 0)
-
-
 def runner_up(candidates: Sequence[Candidate], best: Candidate) -> dict[str, Any] | None:
     """What validation would choose without the chosen models (:func:`pick` over the candidates that
     run none of them), and how much the synthetic anomalies say about the difference:
     those caught in time by only one of the two, and the exact McNemar p-value of that split. One
     anomaly in 80 decides many choices; a p-value far above 0.05 says validation cannot tell the
     two apart."""
-    others = [c for c in candidates if not _models(c) & _models(best)]
+    others = [c for c in candidates if not c.running & best.running]
     if not others:
         return None
     other = pick(others)
