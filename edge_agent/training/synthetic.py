@@ -231,19 +231,39 @@ def brisk(clip: Sequence[Frame], donor: Donor, rng: np.random.Generator, scene: 
     return _moving(clip, "brisk", donor.patch, donor.mask, BRISK_SPEED * donor.speed, rng, donor, scene)
 
 
-def synthesize(held: Sequence[Frame], others: Sequence[Sequence[Frame]], seed: int, name: str = "") -> list[Synthetic]:
-    """The synthetic anomalies made from one held-out clip (donors come from ``others``, never from it)."""
+@dataclass
+class DonorPool:
+    """What a fold's other clips lend each of its held-out clips: those clips, their moving objects
+    and the camera's perspective fitted on those objects. Found once per fold, never on a held-out clip."""
+
+    others: Sequence[Sequence[Frame]]
+    donors: list[Donor]
+    scene: Perspective | None
+
+    @classmethod
+    def of(cls, others: Sequence[Sequence[Frame]]) -> DonorPool:
+        donors = [d for d in (find_donor(o) for o in others) if d is not None]
+        if not donors:
+            return cls(others, [], None)
+        rows = np.concatenate([d.rows for d in donors]) / others[0][0].shape[0]
+        return cls(others, donors, Perspective.fit(rows, np.concatenate([d.heights for d in donors])))
+
+    def draw(self, rng: np.random.Generator) -> Donor:
+        return self.donors[int(rng.integers(len(self.donors)))]
+
+
+def synthesize(held: Sequence[Frame], pool: DonorPool, seed: int, name: str = "") -> list[Synthetic]:
+    """The synthetic anomalies made from one held-out clip (donors come from ``pool``, never from it;
+    only ``fast`` where nothing moves in the other clips)."""
     rng = np.random.default_rng(seed)
     out = [fast(held)]
-    donors = [d for d in (find_donor(o) for o in others) if d is not None]
-    if donors:
-        height = held[0].shape[0]
-        scene = Perspective.fit(np.concatenate([d.rows for d in donors]) / height, np.concatenate([d.heights for d in donors]))
-        donor = donors[int(rng.integers(len(donors)))]
-        out.append(paste(held, donor, rng, scene))
-        out.append(texture(held, others[int(rng.integers(len(others)))], donor, rng, scene))
-        out.append(large(held, donors[int(rng.integers(len(donors)))], rng, scene))
-        out.append(brisk(held, donors[int(rng.integers(len(donors)))], rng, scene))
+    if pool.donors:
+        assert pool.scene is not None
+        donor = pool.draw(rng)
+        out.append(paste(held, donor, rng, pool.scene))
+        out.append(texture(held, pool.others[int(rng.integers(len(pool.others)))], donor, rng, pool.scene))
+        out.append(large(held, pool.draw(rng), rng, pool.scene))
+        out.append(brisk(held, pool.draw(rng), rng, pool.scene))
     for s in out:
         s.source = name
     return out

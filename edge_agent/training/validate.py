@@ -67,7 +67,7 @@ from edge_agent.models.base import Frame, ModelScore
 from edge_agent.models.flow import motion_cache, resolve_box
 from edge_agent.pipeline.pipeline import Member, Pipeline, ScoreModels
 from edge_agent.pipeline.tuning import Tuning, with_settings
-from edge_agent.training.synthetic import KINDS, synthesize
+from edge_agent.training.synthetic import KINDS, DonorPool, synthesize
 
 log = logging.getLogger(__name__)
 
@@ -274,6 +274,7 @@ def cross_validate(camera: CameraConfig, clips: Sequence[Sequence[Frame]], *, po
     for f, held in enumerate(_folds(len(clips), folds)):
         others = [c for i, c in enumerate(clips) if i not in held]
         members, _ = fit_members(camera, others, policy=policy, progress=progress)
+        pool = DonorPool.of(others)  # the donors and perspective every held-out clip of this fold draws on
         fold = Fold(members)
         for i in held:
             clip = clips[i]
@@ -281,7 +282,7 @@ def cross_validate(camera: CameraConfig, clips: Sequence[Sequence[Frame]], *, po
             fold.clips.append(Recorded(f, names[i], "normal", ts, record(members, clip), np.zeros(len(clip), bool)))
             if progress:
                 progress(len(clip))
-            made = synthesize(clip, others, seed=1000 + i, name=names[i])
+            made = synthesize(clip, pool, seed=1000 + i, name=names[i])
             for syn in made:
                 with motion_cache(store=False):  # seen once: keep the normal frames' flow cached instead
                     scores = record(members, syn.frames)

@@ -23,7 +23,7 @@ from edge_agent.pipeline.smoothing import Ema, Smoother
 from edge_agent.pipeline.sources import RawFrame
 from edge_agent.sim import render
 from edge_agent.training.fit import fit_bundle
-from edge_agent.training.synthetic import KINDS, synthesize
+from edge_agent.training.synthetic import KINDS, DonorPool, synthesize
 from edge_agent.training.validate import CAUGHT_MARGIN, Candidate, gate_levels, pick, validation_clips
 
 from .conftest import to_frames, write_sim_dataset
@@ -89,8 +89,8 @@ def test_more_models_are_chosen_only_when_they_catch_clearly_more() -> None:
 # ---------------------------------------------------------------- synthetic anomalies
 def test_synthetic_anomalies_change_only_labelled_frames_and_repeat_with_the_seed() -> None:
     clips = [to_frames(render(80, seed=70 + i, normal_only=True)) for i in range(3)]
-    made = synthesize(clips[0], clips[1:], seed=5)
-    again = synthesize(clips[0], clips[1:], seed=5)
+    made = synthesize(clips[0], DonorPool.of(clips[1:]), seed=5)
+    again = synthesize(clips[0], DonorPool.of(clips[1:]), seed=5)
     assert [s.kind for s in made] == list(KINDS)
     for s, t in zip(made, again, strict=True):
         assert s.labels.any() and not s.labels[: int(0.4 * len(clips[0]))].any()
@@ -118,7 +118,7 @@ def _band_clip(seed: int, band: tuple[int, int], n: int = 60) -> list[Frame]:
 def test_synthetic_objects_cross_where_the_cameras_objects_move() -> None:
     band = (150, 186)  # the walkway: the only rows anything moves in
     held = _band_clip(1, band)
-    made = {s.kind: s for s in synthesize(held, [_band_clip(2, band), _band_clip(3, band)], seed=7)}
+    made = {s.kind: s for s in synthesize(held, DonorPool.of([_band_clip(2, band), _band_clip(3, band)]), seed=7)}
     for kind in ("paste", "texture", "brisk"):
         changed = np.zeros(240, bool)
         for frame, original in zip(made[kind].frames, held, strict=True):
@@ -166,7 +166,7 @@ def test_synthetic_objects_take_the_size_and_pace_of_the_row_they_cross() -> Non
     others = [_two_depth_clip(2), _two_depth_clip(3)]
     seen = {"far": [], "near": []}
     for seed in range(8):
-        for s in synthesize(held, others, seed=seed):
+        for s in synthesize(held, DonorPool.of(others), seed=seed):
             if s.kind not in ("paste", "brisk", "large"):
                 continue
             centre, height, pace = _crossing(s.frames, held)
