@@ -636,6 +636,11 @@ def format_table(res: dict[str, Any]) -> str:
         lines.append("  best single models: " + "; ".join(
             f"{n} caught {_fmt(b['caught'], True)}% at {b['threshold']:g} (delay {_fmt(b['delay_s'])} s, early AUC "
             f"{_fmt(b['early_auc'], True)}, AUC {_fmt(b['auc'], True)})" for n, b in v["best_single"].items()))
+        if "caught_by_kind" in v:  # absent from bundles trained before it was reported
+            rows = {"chosen": v["caught_by_kind"], **{n: b["caught_by_kind"] for n, b in v["best_single"].items()}}
+            made = ", ".join(f"{n} {k}" for k, (_, n) in v["caught_by_kind"].items())
+            lines.append(f"  caught in time by kind (of {made}): " + "; ".join(
+                f"{who} " + ", ".join(f"{k} {hit}" for k, (hit, _) in by.items()) for who, by in rows.items()))
         lines.append(f"  old default (3 s EMA, 2 of 3): caught {_fmt(od['caught'], True)}% at {od['threshold']:g} "
                      f"(delay {_fmt(od['delay_s'])} s), early AUC {_fmt(od['early_auc'], True)}, AUC {_fmt(od['auc'], True)}")
         lines.append(f"  events: caught {_fmt(e['synthetic_caught_share'] * 100 if e['synthetic_intervals'] else None)}% of "

@@ -41,7 +41,10 @@ Rules (stated, not tuned on any test set):
   *other* folds' footage chose.
 * Hysteresis, ``close_after_s`` and the calibration percentile keep their config defaults.
 
-Reported, never used to choose: the **runner-up** (:func:`runner_up`: the choice among the
+Reported, never used to choose: which synthetic kinds the chosen candidate and each model's best
+single candidate catch in time (``caught_by_kind``: a model that sees only speed cannot catch a
+``large`` object at walking pace, so the mix of kinds is part of why validation ranks models as it
+does); the **runner-up** (:func:`runner_up`: the choice among the
 candidates that run none of the chosen models), the synthetic anomalies only one of the two
 caught in time, and the exact McNemar p-value of that split - how far the choice rests on evidence
 rather than on a tie-break; and the 95% upper bound on the false-alert rate that the amount of
@@ -120,11 +123,17 @@ class Candidate:
     auc_by_kind: dict[str, float] = field(default_factory=dict)
     normal_by_fold: dict[int, np.ndarray] = field(default_factory=dict)  # each fold's normal-frame levels
     caught_at: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))  # per synthetic anomaly: caught in time
+    kind_at: np.ndarray = field(default_factory=lambda: np.zeros(0, str))  # per synthetic anomaly: its kind
 
     @property
     def caught(self) -> float:
         """The share of synthetic anomalies caught in time."""
         return self.hits / max(1, self.anomalies)
+
+    def caught_by_kind(self) -> dict[str, list[int]]:
+        """Per synthetic kind, [caught in time, made]: which ways of being abnormal this candidate sees."""
+        return {k: [int(np.sum(self.caught_at[self.kind_at == k])), int(np.sum(self.kind_at == k))]
+                for k in KINDS if k in self.kind_at}
 
     @property
     def running(self) -> frozenset[str]:
@@ -354,6 +363,7 @@ def evaluate_candidates(camera: CameraConfig, folds: Sequence[Fold]) -> list[Can
         bounds = np.cumsum([0] + [len(c.labels) for c in clips])
         onsets = [(bounds[j] + a, bounds[j] + b, c.ts[a]) for j, c in enumerate(clips) if c.kind != "normal"
                   for a, b in M.intervals(c.labels)]
+        onset_kinds = np.array([c.kind for c in clips if c.kind != "normal" for _ in M.intervals(c.labels)], dtype=str)
         all_ts = np.concatenate([c.ts for c in clips])
         fold_of = np.concatenate([[c.fold] * len(c.labels) for c in clips])
         for weights, k in grid:
@@ -371,7 +381,7 @@ def evaluate_candidates(camera: CameraConfig, folds: Sequence[Fold]) -> list[Can
             out.append(Candidate(smoothing, weights, k, _auc(labels, level), _auc(labels[keep_early], level[keep_early]),
                                  threshold, len(delays), len(onsets),
                                  float(np.median(delays)) if delays else float("nan"), by_kind,
-                                 {f: level[normal & (fold_of == f)] for f in range(len(folds))}, caught_at))
+                                 {f: level[normal & (fold_of == f)] for f in range(len(folds))}, caught_at, onset_kinds))
     return out
 
 
@@ -457,8 +467,10 @@ def choose(camera: CameraConfig, folds: Sequence[Fold]) -> tuple[Tuning, list[Ca
                          f"then the shorter median delay, the higher early AUC (first {EARLY_S:g} s of each anomaly), less lag",
                     validation={"folds": len(folds), "auc": best.auc, "early_auc": best.early_auc,
                                 "caught": best.caught, "delay_s": best.delay_s, "auc_by_kind": best.auc_by_kind,
+                                "caught_by_kind": best.caught_by_kind(),
                                 "best_single": {n: {"caught": c.caught, "delay_s": c.delay_s, "auc": c.auc,
-                                                    "early_auc": c.early_auc, "threshold": c.threshold}
+                                                    "early_auc": c.early_auc, "threshold": c.threshold,
+                                                    "caught_by_kind": c.caught_by_kind()}
                                                 for n, c in best_single.items()},
                                 "best_single_auc": {n: c.auc for n, c in best_single.items()},
                                 "old_default": {"auc": old.auc, "early_auc": old.early_auc, "caught": old.caught,

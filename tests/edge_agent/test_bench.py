@@ -155,14 +155,19 @@ def test_bench_on_a_tiny_ped2_subset_writes_results(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_bench_runs_on_any_folder_laid_out_like_ped2(tmp_path: Path) -> None:
+def test_bench_runs_on_any_folder_laid_out_like_ped2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Simulator footage in the Ped2 layout: the bench needs no Ped2 and finds the fast objects."""
     root = tmp_path / "sim"
     labels = write_sim_dataset(root, train=6, train_frames=100, test=2, test_frames=200, warmup_s=3.0, gap_s=(4.0, 6.0))
     out = tmp_path / "bench"
     assert main(["--dataset", str(root), "--out", str(out), "--epochs", "1", "--folds", "3", "--speed-frames", "20",
                  "--no-plots"]) == 0
-    metrics = json.loads((out / "results.json").read_text())["metrics"]
+    res = json.loads((out / "results.json").read_text())
+    metrics = res["metrics"]
+    by_kind = res["validation"]["caught_by_kind"]  # which ways of being abnormal validation's choice catches
+    printed = capsys.readouterr().out
+    assert "caught in time by kind (of " in printed and "; flow fast " in printed, printed
+    assert f"chosen fast {by_kind['fast'][0]}, paste {by_kind['paste'][0]}" in printed
     assert all(0 < sum(map(int, text)) < len(text) for text in labels.values())
     for name in ("flow", "objects", "autoencoder", "ensemble_fused", "ensemble_gate"):  # about 0.96-0.97 each
         assert metrics[name]["micro_auc"] > 0.85, (name, metrics[name])
