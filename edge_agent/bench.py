@@ -268,6 +268,20 @@ def model_speed(pipeline: Pipeline, clip_frames: Sequence[Frame]) -> dict[str, f
     return out
 
 
+def reference_ms(frames: Sequence[Frame], repeats: int = 30) -> float:
+    """The machine's speed right now: median ms of one full-frame OpenCV DIS flow (FAST preset, one
+    thread) between two frames of the footage. This box's speed varies by a third from hour to hour;
+    the pipeline's latency in units of this reference, measured in the same run, does not."""
+    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
+    a, b = frames[0].gray, frames[min(2, len(frames) - 1)].gray
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        dis.calc(a, b, None)
+        times.append(time.perf_counter() - t0)
+    return 1e3 * float(np.median(times))
+
+
 def speed_summary(test_runs: Sequence[ClipRun], test: Sequence[Clip]) -> dict[str, float]:
     lat = np.concatenate([r.latency_s for r in test_runs])
     dec = np.concatenate([np.asarray(c.decode_s) for c in test])
@@ -543,6 +557,7 @@ def run(args: argparse.Namespace, log: Callable[[str], None]) -> dict[str, Any]:
                         "0.3 s EMA, 2 of 3, threshold 1": test_figures(ema03, {n: 1.0 for n in all_names}, 2.0)}
     speed_frames = to_frames(camera, test[:1])[0][: args.speed_frames]
     speed = {**speed_summary(test_runs, test), "model_fps": model_speed(pipeline, speed_frames),
+             "reference_ms": reference_ms(speed_frames),
              "threads": 1, "resolution": list(camera.resize), "peak_rss_mb": peak_memory_mb(),
              **measure_footprint(camera, bundle, args.dataset / "testing" / "frames" / test[0].name, args.speed_frames)}
     save_scores(args.out / "scores.npz", test_runs)
@@ -553,7 +568,8 @@ def run(args: argparse.Namespace, log: Callable[[str], None]) -> dict[str, Any]:
             "validation_top": [candidate_row(c) for c in ranked(validation.candidates)[:8]]
             if validation else [],
             "metrics": head, "secondary_tables": secondary_tables, "smoothing_ranking": ranking,
-            "train": {"seconds": train_s, **training, "validation_seconds": validation.seconds if validation else None,
+            "train": {**training, "fit_seconds": training.get("seconds"), "seconds": train_s,  # seconds: validation + fit
+                      "validation_seconds": validation.seconds if validation else None,
                       "threads": "opencv 1, torch 2"},
             "speed": speed, "clips": {"training": [c.name for c in train_clips], "test": [c.name for c in test]},
             "bench_seconds": time.perf_counter() - started}
@@ -676,10 +692,15 @@ def format_table(res: dict[str, Any]) -> str:
                  f"excl decode, {s['pipeline_fps_incl_decode']:.0f} fps incl decode; latency p50 {s['latency_ms_p50']:.1f} ms, "
                  f"p99 {s['latency_ms_p99']:.1f} ms; per model alone: "
                  + ", ".join(f"{k} {v:.0f} fps" for k, v in s["model_fps"].items()))
+    if s.get("reference_ms"):
+        lines.append(f"machine reference (one full-frame DIS flow, FAST preset, one thread, median of 30): "
+                     f"{s['reference_ms']:.2f} ms; pipeline latency p50 = {s['latency_ms_p50'] / s['reference_ms']:.2f}, "
+                     f"p99 = {s['latency_ms_p99'] / s['reference_ms']:.2f} of it (compare runs by these, not by fps)")
     lines.append(f"peak memory: agent process {_fmt(s.get('agent_peak_rss_mb'))} MB RSS "
                  f"(bundle + {s.get('agent_frames', 0)} frames "
                  f"read from disk, {_fmt(s.get('agent_fps_incl_decode'))} fps there); whole bench {s['peak_rss_mb']:.0f} MB; "
-                 f"train {res['train']['seconds']:.0f} s (validation {_fmt(res['train']['validation_seconds'])} s); "
+                 f"train {res['train']['seconds']:.0f} s (validation {_fmt(res['train']['validation_seconds'])} s, "
+                 f"final fit {_fmt(res['train'].get('fit_seconds'))} s); "
                  f"bench {res['bench_seconds']:.0f} s")
     if s.get("agent_error"):
         lines.append(f"the agent-process measurement failed: {s['agent_error']}")

@@ -148,8 +148,11 @@ def test_bench_on_a_tiny_ped2_subset_writes_results(tmp_path: Path) -> None:
     assert set(res["metrics"]["ensemble_gate"]["events"]) >= {"caught_share", "median_delay_s", "false_events"}
     assert set(res["validation"]) >= {"auc", "best_single_auc", "events", "auc_by_kind"}
     assert set(res["speed"]) >= {"pipeline_fps_excl_decode", "pipeline_fps_incl_decode", "latency_ms_p50",
-                                 "latency_ms_p99", "peak_rss_mb", "model_fps", "agent_peak_rss_mb"}
-    assert res["train"]["seconds"] > 0 and res["clips"]["training"] == ["01", "02", "03", "04"]
+                                 "latency_ms_p99", "peak_rss_mb", "model_fps", "agent_peak_rss_mb", "reference_ms"}
+    assert res["speed"]["reference_ms"] > 0  # the machine's speed in the same run, to compare latencies across runs by
+    train = res["train"]  # training's seconds are validation's and the final fit's together
+    assert train["seconds"] >= train["validation_seconds"] + train["fit_seconds"] - 0.5 and train["fit_seconds"] > 0
+    assert res["clips"]["training"] == ["01", "02", "03", "04"]
     assert sorted(p.name for p in (out / "plots").iterdir()) == ["01.png", "02.png", "03.png"]
     assert (out / "bundle" / "manifest.json").is_file()
 
