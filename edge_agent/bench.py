@@ -268,7 +268,10 @@ def model_speed(pipeline: Pipeline, clip_frames: Sequence[Frame]) -> dict[str, f
     return out
 
 
-def reference_ms(frames: Sequence[Frame], repeats: int = 30) -> float:
+REFERENCE_REPEATS = 30  # timings of the machine reference; its median is reported
+
+
+def reference_ms(frames: Sequence[Frame], repeats: int = REFERENCE_REPEATS) -> float:
     """The machine's speed right now: median ms of one full-frame OpenCV DIS flow (FAST preset, one
     thread) between two frames of the footage. This box's speed varies by a third from hour to hour;
     the pipeline's latency in units of this reference, measured in the same run, does not."""
@@ -693,7 +696,7 @@ def format_table(res: dict[str, Any]) -> str:
                  f"p99 {s['latency_ms_p99']:.1f} ms; per model alone: "
                  + ", ".join(f"{k} {v:.0f} fps" for k, v in s["model_fps"].items()))
     if s.get("reference_ms"):
-        lines.append(f"machine reference (one full-frame DIS flow, FAST preset, one thread, median of 30): "
+        lines.append(f"machine reference (one full-frame DIS flow, FAST preset, one thread, median of {REFERENCE_REPEATS}): "
                      f"{s['reference_ms']:.2f} ms; pipeline latency p50 = {s['latency_ms_p50'] / s['reference_ms']:.2f}, "
                      f"p99 = {s['latency_ms_p99'] / s['reference_ms']:.2f} of it (compare runs by these, not by fps)")
     lines.append(f"peak memory: agent process {_fmt(s.get('agent_peak_rss_mb'))} MB RSS "
