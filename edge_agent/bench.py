@@ -273,8 +273,9 @@ REFERENCE_REPEATS = 30  # timings of the machine reference; its median is report
 
 def reference_ms(frames: Sequence[Frame], repeats: int = REFERENCE_REPEATS) -> float:
     """The machine's speed right now: median ms of one full-frame OpenCV DIS flow (FAST preset, one
-    thread) between two frames of the footage. This box's speed varies by a third from hour to hour;
-    the pipeline's latency in units of this reference, measured in the same run, does not."""
+    thread) between two frames of the footage. This box's Ped2 fps varied 2.4x in one day (55 to 132)
+    while the pipeline's p50 latency in units of this reference, measured in the same run, moved
+    1.2x (6.0 to 7.2 references): the better figure to compare runs by, though not a constant."""
     dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
     a, b = frames[0].gray, frames[min(2, len(frames) - 1)].gray
     times = []
@@ -698,7 +699,7 @@ def format_table(res: dict[str, Any]) -> str:
     if s.get("reference_ms"):
         lines.append(f"machine reference (one full-frame DIS flow, FAST preset, one thread, median of {REFERENCE_REPEATS}): "
                      f"{s['reference_ms']:.2f} ms; pipeline latency p50 = {s['latency_ms_p50'] / s['reference_ms']:.2f}, "
-                     f"p99 = {s['latency_ms_p99'] / s['reference_ms']:.2f} of it (compare runs by these, not by fps)")
+                     f"p99 = {s['latency_ms_p99'] / s['reference_ms']:.2f} of it (steadier across runs than fps, not constant)")
     lines.append(f"peak memory: agent process {_fmt(s.get('agent_peak_rss_mb'))} MB RSS "
                  f"(bundle + {s.get('agent_frames', 0)} frames "
                  f"read from disk, {_fmt(s.get('agent_fps_incl_decode'))} fps there); whole bench {s['peak_rss_mb']:.0f} MB; "
