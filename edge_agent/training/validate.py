@@ -17,7 +17,8 @@ No test labels exist on a customer's camera, so ``vad-edge train`` validates on 
 Rules (stated, not tuned on any test set):
 
 * **Threshold** of a candidate (smoothing x weights x k): the lowest step of ``THRESHOLDS`` above
-  the highest level any cross-validated normal frame reached, so that footage raises no event.
+  the highest level any cross-validated normal frame reached (past 5.0, the next 0.1 step above
+  it), so that footage raises no event.
 * **Smoothing, weights and k**: the candidate that catches the most synthetic anomalies *in time*
   (its level reaches that threshold within ``CATCH_S`` = 2 s of the anomaly's onset: an alert
   that comes later is not worth dispatching on) - the operating point a customer gets -; ties go to
@@ -386,9 +387,20 @@ def evaluate_candidates(camera: CameraConfig, folds: Sequence[Fold]) -> list[Can
 
 
 def threshold_rule(levels: Sequence[np.ndarray]) -> float:
-    """The lowest of ``THRESHOLDS`` above every level of this normal footage (the last one if none is)."""
+    """The lowest of ``THRESHOLDS`` above every level of this normal footage; beyond the last, the
+    next 0.1 step above the highest level.
+
+    (Until 2026-12-07 it was the last step, 5.0, where the footage went higher: a candidate was then
+    judged - and could have been chosen - at a threshold its own normal footage crossed, against
+    the rule that this footage raises no event. On Ped2 only appearance reached past 5.0.)"""
     top = max((float(np.max(x[np.isfinite(x)])) for x in levels if np.isfinite(x).any()), default=-math.inf)
-    return next((t for t in THRESHOLDS if t > top), THRESHOLDS[-1])
+    within = next((t for t in THRESHOLDS if t > top), None)
+    if within is not None:
+        return within
+    t = round(math.floor(top * 10.0) / 10.0, 1)
+    while t <= top:
+        t = round(t + 0.1, 1)
+    return t
 
 
 def event_figures(camera: CameraConfig, folds: Sequence[Fold], tuning: Tuning,

@@ -24,7 +24,8 @@ from edge_agent.pipeline.sources import RawFrame
 from edge_agent.sim import render
 from edge_agent.training.fit import fit_bundle
 from edge_agent.training.synthetic import KINDS, DonorPool, synthesize
-from edge_agent.training.validate import CAUGHT_MARGIN, Candidate, gate_levels, pick, validation_clips
+from edge_agent.training.validate import (CAUGHT_MARGIN, THRESHOLDS, Candidate, gate_levels, pick, threshold_rule,
+                                          validation_clips)
 
 from .conftest import to_frames, write_sim_dataset
 
@@ -74,6 +75,22 @@ def test_gate_level_is_where_kofn_opens(scores: list[float], weights: list[float
 def _candidate(weights: dict[str, float], hits: int, delay_s: float = 0.5) -> Candidate:
     return Candidate(Smoothing(), weights, 1.0, auc=0.9, early_auc=0.8, threshold=1.5, hits=hits, anomalies=80,
                      delay_s=delay_s)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.floats(min_value=-2.0, max_value=40.0, allow_nan=False), min_size=1, max_size=30))
+def test_the_threshold_is_the_lowest_step_no_normal_level_reaches(levels: list[float]) -> None:
+    top = max(levels)
+    threshold = threshold_rule([np.asarray(levels)])
+    assert threshold > top  # the normal footage raises no event, also beyond the grid's last step (5.0)
+    assert threshold == round(threshold, 1) and threshold >= THRESHOLDS[0]
+    assert threshold == THRESHOLDS[0] or round(threshold - 0.1, 1) <= top  # and no lower step would do
+
+
+def test_a_normal_level_past_the_grid_gets_a_threshold_above_it() -> None:
+    assert threshold_rule([np.array([0.4, 1.35])]) == 1.4  # control: inside the grid, its step
+    assert threshold_rule([np.array([0.4, 7.23]), np.array([-np.inf, 2.0])]) == 7.3  # not 5.0, which 7.23 crosses
+    assert threshold_rule([np.array([-np.inf])]) == THRESHOLDS[0]
 
 
 def test_more_models_are_chosen_only_when_they_catch_clearly_more() -> None:
