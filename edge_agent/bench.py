@@ -268,22 +268,32 @@ def model_speed(pipeline: Pipeline, clip_frames: Sequence[Frame]) -> dict[str, f
     return out
 
 
-REFERENCE_REPEATS = 30  # timings of the machine reference; its median is reported
+REFERENCE_REPEATS = 5  # timings of the machine reference after each test clip; the median of all is reported
 
 
-def reference_ms(frames: Sequence[Frame], repeats: int = REFERENCE_REPEATS) -> float:
-    """The machine's speed right now: median ms of one full-frame OpenCV DIS flow (FAST preset, one
-    thread) between two frames of the footage. This box's Ped2 fps varied 2.4x in one day (55 to 132)
-    while the pipeline's p50 latency in units of this reference, measured in the same run, moved
-    1.2x (6.0 to 7.2 references): the better figure to compare runs by, though not a constant."""
-    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
-    a, b = frames[0].gray, frames[min(2, len(frames) - 1)].gray
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        dis.calc(a, b, None)
-        times.append(time.perf_counter() - t0)
-    return 1e3 * float(np.median(times))
+class MachineReference:
+    """The machine's speed while the pipeline is timed: one full-frame OpenCV DIS flow (FAST preset,
+    one thread) between two frames of the footage, timed ``REFERENCE_REPEATS`` times after each test
+    clip, so that its median covers the same minutes as the pipeline's latencies. The pipeline's
+    latency in units of it is the figure to compare runs by: this box's Ped2 fps varied 2.4x in one
+    day (55 to 132). (A first version timed 30 in one burst at the end of the bench: 1.06 and 1.75 ms
+    in two runs an hour apart while the pipeline's p50 moved only from 7.6 to 7.9 ms - a burst of
+    30 ms measures a moment, not the run.)"""
+
+    def __init__(self, frames: Sequence[Frame]) -> None:
+        self._dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
+        self._a, self._b = frames[0].gray, frames[min(2, len(frames) - 1)].gray
+        self.times: list[float] = []
+
+    def sample(self, repeats: int = REFERENCE_REPEATS) -> None:
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            self._dis.calc(self._a, self._b, None)
+            self.times.append(time.perf_counter() - t0)
+
+    def ms(self) -> float:
+        """Median of every timing so far, in ms (NaN before the first)."""
+        return 1e3 * float(np.median(self.times)) if self.times else float("nan")
 
 
 def speed_summary(test_runs: Sequence[ClipRun], test: Sequence[Clip]) -> dict[str, float]:
@@ -480,13 +490,17 @@ def save_validation(path: Path, validation: Validation) -> None:
         np.savez_compressed(fh, **arrays)
 
 
-def score_clips(pipeline: Pipeline, clips: Sequence[Clip], desc: str) -> list[ClipRun]:
+def score_clips(pipeline: Pipeline, clips: Sequence[Clip], desc: str, reference: MachineReference | None = None
+                ) -> list[ClipRun]:
+    """Every clip through ``pipeline``; the machine ``reference`` is sampled after each."""
     from tqdm import tqdm
 
     runs = []
     with tqdm(total=sum(len(c.frames) for c in clips), desc=desc, unit="frame", file=sys.stderr, mininterval=2.0) as bar:
         for c in clips:
             runs.append(run_clip(pipeline, c))
+            if reference is not None:
+                reference.sample()
             bar.update(len(c.frames))
     return runs
 
@@ -536,7 +550,9 @@ def run(args: argparse.Namespace, log: Callable[[str], None]) -> dict[str, Any]:
     one_thread_per_camera()  # as `vad-edge run` scores (training before it may use every core)
     pipeline = build_pipeline(camera, bundle=bundle)
     shipped = pipeline.camera
-    test_runs = score_clips(pipeline, test, "test")
+    speed_frames = to_frames(camera, test[:1])[0][: args.speed_frames]
+    reference = MachineReference(speed_frames)
+    test_runs = score_clips(pipeline, test, "test", reference)
     every = load_bundle(bundle).members
     unrun = [m for m in every if m.votes and m.name not in pipeline.weights]
     add_unrun_members(test_runs, unrun, to_frames(camera, test) if unrun else [])
@@ -559,9 +575,8 @@ def run(args: argparse.Namespace, log: Callable[[str], None]) -> dict[str, Any]:
                             "test_caught": figures["events"]["caught"], "test_intervals": figures["events"]["gt_intervals"]})
     secondary_tables = {"old default (3 s EMA, 2 of 3, threshold 1)": test_figures(old, {n: 1.0 for n in all_names}, 2.0),
                         "0.3 s EMA, 2 of 3, threshold 1": test_figures(ema03, {n: 1.0 for n in all_names}, 2.0)}
-    speed_frames = to_frames(camera, test[:1])[0][: args.speed_frames]
     speed = {**speed_summary(test_runs, test), "model_fps": model_speed(pipeline, speed_frames),
-             "reference_ms": reference_ms(speed_frames),
+             "reference_ms": reference.ms(), "reference_timings": len(reference.times),
              "threads": 1, "resolution": list(camera.resize), "peak_rss_mb": peak_memory_mb(),
              **measure_footprint(camera, bundle, args.dataset / "testing" / "frames" / test[0].name, args.speed_frames)}
     save_scores(args.out / "scores.npz", test_runs)
@@ -697,9 +712,10 @@ def format_table(res: dict[str, Any]) -> str:
                  f"p99 {s['latency_ms_p99']:.1f} ms; per model alone: "
                  + ", ".join(f"{k} {v:.0f} fps" for k, v in s["model_fps"].items()))
     if s.get("reference_ms"):
-        lines.append(f"machine reference (one full-frame DIS flow, FAST preset, one thread, median of {REFERENCE_REPEATS}): "
-                     f"{s['reference_ms']:.2f} ms; pipeline latency p50 = {s['latency_ms_p50'] / s['reference_ms']:.2f}, "
-                     f"p99 = {s['latency_ms_p99'] / s['reference_ms']:.2f} of it (steadier across runs than fps, not constant)")
+        lines.append(f"machine reference (one full-frame DIS flow, FAST preset, one thread; median of {s.get('reference_timings', '?')} "
+                     f"timings, {REFERENCE_REPEATS} after each test clip): {s['reference_ms']:.2f} ms; pipeline latency "
+                     f"p50 = {s['latency_ms_p50'] / s['reference_ms']:.2f}, p99 = {s['latency_ms_p99'] / s['reference_ms']:.2f} "
+                     "of it (compare runs by these)")
     lines.append(f"peak memory: agent process {_fmt(s.get('agent_peak_rss_mb'))} MB RSS "
                  f"(bundle + {s.get('agent_frames', 0)} frames "
                  f"read from disk, {_fmt(s.get('agent_fps_incl_decode'))} fps there); whole bench {s['peak_rss_mb']:.0f} MB; "

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from edge_agent import metrics as M
-from edge_agent.bench import FAR_SCALE, TILT_TOP, far_view, main, parse_weights, tilted_view
+from edge_agent.bench import FAR_SCALE, REFERENCE_REPEATS, TILT_TOP, far_view, main, parse_weights, tilted_view
 from edge_agent.errors import EdgeError
 from edge_agent.training.validate import gate_levels
 
@@ -150,6 +150,7 @@ def test_bench_on_a_tiny_ped2_subset_writes_results(tmp_path: Path) -> None:
     assert set(res["speed"]) >= {"pipeline_fps_excl_decode", "pipeline_fps_incl_decode", "latency_ms_p50",
                                  "latency_ms_p99", "peak_rss_mb", "model_fps", "agent_peak_rss_mb", "reference_ms"}
     assert res["speed"]["reference_ms"] > 0  # the machine's speed in the same run, to compare latencies across runs by
+    assert res["speed"]["reference_timings"] == 3 * REFERENCE_REPEATS  # taken after each test clip, not in one burst
     train = res["train"]  # training's seconds are validation's and the final fit's together
     assert train["seconds"] >= train["validation_seconds"] + train["fit_seconds"] - 0.5 and train["fit_seconds"] > 0
     assert res["clips"]["training"] == ["01", "02", "03", "04"]
