@@ -277,7 +277,7 @@ class MachineReference:
     clip, so that its median covers the same minutes as the pipeline's latencies. The pipeline's
     latency in units of it is the figure to compare runs by: this box's Ped2 fps varied 2.4x in one
     day (55 to 132). (A first version timed 30 in one burst at the end of the bench: 1.06 and 1.75 ms
-    in two runs an hour apart while the pipeline's p50 moved only from 7.6 to 7.9 ms - a burst of
+    in two runs twenty minutes apart while the pipeline's p50 moved only from 7.6 to 7.9 ms - a burst of
     30 ms measures a moment, not the run.)"""
 
     def __init__(self, frames: Sequence[Frame]) -> None:
