@@ -712,8 +712,9 @@ def format_table(res: dict[str, Any]) -> str:
                  f"p99 {s['latency_ms_p99']:.1f} ms; per model alone: "
                  + ", ".join(f"{k} {v:.0f} fps" for k, v in s["model_fps"].items()))
     if s.get("reference_ms"):
-        lines.append(f"machine reference (one full-frame DIS flow, FAST preset, one thread; median of {s.get('reference_timings', '?')} "
-                     f"timings, {REFERENCE_REPEATS} after each test clip): {s['reference_ms']:.2f} ms; pipeline latency "
+        lines.append("machine reference (one full-frame DIS flow, FAST preset, one thread; median of "
+                     f"{s.get('reference_timings', '?')} timings, {REFERENCE_REPEATS} after each test clip): "
+                     f"{s['reference_ms']:.2f} ms; pipeline latency "
                      f"p50 = {s['latency_ms_p50'] / s['reference_ms']:.2f}, p99 = {s['latency_ms_p99'] / s['reference_ms']:.2f} "
                      "of it (compare runs by these)")
     lines.append(f"peak memory: agent process {_fmt(s.get('agent_peak_rss_mb'))} MB RSS "

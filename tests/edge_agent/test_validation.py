@@ -224,7 +224,8 @@ def test_train_stores_what_validation_chose_and_the_pipeline_applies_it(tuned_bu
     assert v["caught"] >= max(single["caught"] for single in v["best_single"].values()) - 1e-9
     assert set(v["events"]) >= {"false_alerts_per_hour", "false_alerts_per_hour_95", "synthetic_caught_share", "normal_seconds"}
     anomalies = v["events"]["synthetic_intervals"]
-    for by_kind, caught in [(v["caught_by_kind"], v["caught"]), *((b["caught_by_kind"], b["caught"]) for b in v["best_single"].values())]:
+    singles = ((b["caught_by_kind"], b["caught"]) for b in v["best_single"].values())
+    for by_kind, caught in [(v["caught_by_kind"], v["caught"]), *singles]:
         assert set(by_kind) == set(KINDS) and sum(n for _, n in by_kind.values()) == anomalies  # every anomaly, by its kind
         assert round(caught * anomalies) == sum(hit for hit, _ in by_kind.values())
     assert v["events"]["false_alerts_per_hour_95"] > (v["events"]["false_alerts_per_hour"] or 0)  # a bound, above the count
