@@ -394,10 +394,9 @@ def threshold_rule(levels: Sequence[np.ndarray]) -> float:
     judged - and could have been chosen - at a threshold its own normal footage crossed, against
     the rule that this footage raises no event. On Ped2 only appearance reached past 5.0.)"""
     top = max((float(np.max(x[np.isfinite(x)])) for x in levels if np.isfinite(x).any()), default=-math.inf)
-    within = next((t for t in THRESHOLDS if t > top), None)
-    if within is not None:
-        return within
-    t = round(math.floor(top * 10.0) / 10.0, 1)
+    if top < THRESHOLDS[0]:
+        return THRESHOLDS[0]
+    t = round(math.floor(top * 10.0) / 10.0, 1)  # the 0.1 step at or below it (THRESHOLDS are these steps up to 5.0)
     while t <= top:
         t = round(t + 0.1, 1)
     return t
