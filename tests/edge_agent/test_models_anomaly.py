@@ -204,6 +204,16 @@ def test_objects_bank_is_capped_with_a_fixed_seed(normal_sim: list[SimFrame]) ->
     np.testing.assert_array_equal(a.bank, b.bank)
 
 
+def test_objects_default_bank_keeps_every_normal_object(normal_sim: list[SimFrame]) -> None:
+    shipped, uncapped, capped = ObjectsModel(), ObjectsModel(bank_size=10**9), ObjectsModel(bank_size=50)
+    for m in (shipped, uncapped, capped):
+        m.fit(_clips(normal_sim))
+    assert shipped.bank is not None and uncapped.bank is not None and capped.bank is not None
+    assert len(uncapped.bank) > 50 and len(capped.bank) == 50  # the control: a cap below the object count subsamples
+    np.testing.assert_array_equal(shipped.bank, uncapped.bank)
+    # and so it is for a training set of the size, 2,550 frames at the front end's regions per frame
+    assert shipped.bank_size >= 2550 * MotionSettings().candidates
+
 
 def test_unknown_coarse_preset_is_named() -> None:
     with pytest.raises(ConfigError, match="'turbo'"):
