@@ -328,16 +328,15 @@ def _weight_grid(names: Sequence[str]) -> list[tuple[dict[str, float], float]]:
     return out
 
 
-def _smoothed(camera: CameraConfig, folds: Sequence[Fold], smoothing: Smoothing
-              ) -> tuple[list[Recorded], list[np.ndarray]]:
+def _smoothed(camera: CameraConfig, folds: Sequence[Fold], smoothing: Smoothing) -> np.ndarray:
+    """Every fold's clips' calibrated, smoothed member scores at ``smoothing``, one row per frame, in
+    fold then clip order."""
     cam = camera.model_copy(update={"smoothing": smoothing})
-    clips, mats = [], []
+    mats = []
     for fold in folds:
         pipeline = Pipeline(cam, fold.members)
-        for rec in fold.clips:
-            clips.append(rec)
-            mats.append(replay(cam, fold.members, rec, pipeline)[0])
-    return clips, mats
+        mats.extend(replay(cam, fold.members, rec, pipeline)[0] for rec in fold.clips)
+    return np.concatenate(mats)
 
 
 def _early(labels: np.ndarray, ts: np.ndarray) -> np.ndarray:
@@ -352,21 +351,23 @@ def evaluate_candidates(camera: CameraConfig, folds: Sequence[Fold]) -> list[Can
     """Every smoothing x weights x k, scored by the stated rules (module docstring)."""
     names = [m.name for m in folds[0].members if m.votes]
     grid = _weight_grid(names)
+    # what depends only on the labels, the same for every smoothing (frames in _smoothed's order)
+    clips = [rec for fold in folds for rec in fold.clips]
+    labels = np.concatenate([c.labels for c in clips])
+    kinds = np.concatenate([[c.kind] * len(c.labels) for c in clips])
+    normal = kinds == "normal"
+    of_kind = {kind: (kinds == kind) | normal for kind in sorted(set(kinds) - {"normal"})}
+    early = np.concatenate([_early(c.labels, c.ts) for c in clips])
+    keep_early = early | ~labels  # early anomaly frames against every frame that is not anomalous
+    bounds = np.cumsum([0] + [len(c.labels) for c in clips])
+    onsets = [(bounds[j] + a, bounds[j] + b, c.ts[a]) for j, c in enumerate(clips) if c.kind != "normal"
+              for a, b in M.intervals(c.labels)]
+    onset_kinds = np.array([c.kind for c in clips if c.kind != "normal" for _ in M.intervals(c.labels)], dtype=str)
+    all_ts = np.concatenate([c.ts for c in clips])
+    fold_of = np.concatenate([[c.fold] * len(c.labels) for c in clips])
     out = []
     for smoothing in SMOOTHING_CANDIDATES:
-        clips, mats = _smoothed(camera, folds, smoothing)
-        labels = np.concatenate([c.labels for c in clips])
-        kinds = np.concatenate([[c.kind] * len(c.labels) for c in clips])
-        normal = kinds == "normal"
-        early = np.concatenate([_early(c.labels, c.ts) for c in clips])
-        keep_early = early | ~labels  # early anomaly frames against every frame that is not anomalous
-        mat = np.concatenate(mats)
-        bounds = np.cumsum([0] + [len(c.labels) for c in clips])
-        onsets = [(bounds[j] + a, bounds[j] + b, c.ts[a]) for j, c in enumerate(clips) if c.kind != "normal"
-                  for a, b in M.intervals(c.labels)]
-        onset_kinds = np.array([c.kind for c in clips if c.kind != "normal" for _ in M.intervals(c.labels)], dtype=str)
-        all_ts = np.concatenate([c.ts for c in clips])
-        fold_of = np.concatenate([[c.fold] * len(c.labels) for c in clips])
+        mat = _smoothed(camera, folds, smoothing)
         for weights, k in grid:
             cols = [i for i, n in enumerate(names) if weights[n] > 0]
             level = gate_levels(mat[:, cols], [weights[names[i]] for i in cols], k)
@@ -377,8 +378,7 @@ def evaluate_candidates(camera: CameraConfig, folds: Sequence[Fold]) -> list[Can
                 if hit.size and all_ts[a + hit[0]] - t0 < CATCH_S:
                     delays.append(float(all_ts[a + hit[0]] - t0))
                     caught_at[j] = True
-            by_kind = {kind: _auc(labels[(kinds == kind) | normal], level[(kinds == kind) | normal])
-                       for kind in sorted(set(kinds) - {"normal"})}
+            by_kind = {kind: _auc(labels[rows], level[rows]) for kind, rows in of_kind.items()}
             out.append(Candidate(smoothing, weights, k, _auc(labels, level), _auc(labels[keep_early], level[keep_early]),
                                  threshold, len(delays), len(onsets),
                                  float(np.median(delays)) if delays else float("nan"), by_kind,
