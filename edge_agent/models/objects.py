@@ -28,7 +28,7 @@ of at most ``bank_size`` of them (a fixed-seed subsample beyond that); ``score``
 distance from any object of the frame to its ``k`` nearest normal objects. The default, 20,000, keeps
 every object of a training set of the issue's size (2,550 frames at 3 regions a frame is at most
 7,650; Ped2 has 5,810), so the shipped fit is the same kind of kNN that validation's folds judged.
-Until 2026-12-07 it was 5,000: validation's folds (each on two thirds of the clips) kept all their
+Until 2026-12-07 it was 5,000: validation's folds (each on two thirds of the clips) kept all or nearly all their
 objects while the final fit dropped 810 of Ped2's at random.
 Evidence: the object's box, how long it has been tracked, and the features that deviate most
 from its nearest normal object.
