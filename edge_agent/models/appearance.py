@@ -58,7 +58,6 @@ class AppearanceModel(TrackedObjectsModel):
             raise ConfigError(f"appearance crop must be >= 16 pixels and divisible by 8, got {self.crop}")
         if not 0.5 <= self.scale <= 4.0:
             raise ConfigError(f"appearance scale (crop side over expected object height) must be in [0.5, 4], got {self.scale}")
-        self._bank_sq: np.ndarray | None = None  # the bank rows' squared norms, kept for the per-frame kNN
         self._hog = hog(self.crop)
 
     def describe_objects(self, frame: Frame, objects: Sequence[Candidate]) -> np.ndarray:
@@ -93,10 +92,6 @@ class AppearanceModel(TrackedObjectsModel):
         if len(x) > self.bank_size:
             x = x[np.random.default_rng(self.seed).choice(len(x), self.bank_size, replace=False)]
         self._keep(x)
-
-    def _keep(self, bank: np.ndarray) -> None:
-        self.bank = np.ascontiguousarray(bank, np.float32)
-        self._bank_sq = (self.bank * self.bank).sum(1)
 
     def score(self, frame: Frame) -> ModelScore:
         if self.front is None or self.tracker is None or self.bank is None or self.perspective is None:

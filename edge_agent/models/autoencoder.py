@@ -27,7 +27,7 @@ import numpy as np
 from edge_agent._compat import Self
 from edge_agent.errors import ConfigError, ModelFileError, NotFitted
 from edge_agent.models.base import AnomalyModel, Capability, Evidence, Frame, ModelScore, ProgressFn, param
-from edge_agent.models.flow import (Candidate, MotionFrontEnd, check_motion_params, front_params, iter_motion, motion_settings,
+from edge_agent.models.flow import (Candidate, MotionFrontEnd, check_motion_params, front_params, iter_motion, magnitude, motion_settings,
                                     resolve_box, saved_params)
 from edge_agent.models.objects import ObjectTracker, track_seconds
 from edge_agent.models.registry import register
@@ -44,7 +44,7 @@ def motion_patches(gray: np.ndarray, coarse: np.ndarray, patch: int = 16, min_mo
     """Patches (N, 3, P, P) float32 where enough pixels move, and their top-left corners (N, 2) at half resolution."""
     h, w = coarse.shape[:2]
     g = cv2.resize(gray, (w, h), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
-    speed = np.sqrt((coarse * coarse).sum(-1))
+    speed = magnitude(coarse)
     moving = cv2.boxFilter((speed > MOVING).astype(np.float32), -1, (patch, patch), anchor=(0, 0), normalize=True,
                            borderType=cv2.BORDER_CONSTANT)
     stride = patch // 2

