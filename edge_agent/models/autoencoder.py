@@ -27,8 +27,8 @@ import numpy as np
 from edge_agent._compat import Self
 from edge_agent.errors import ConfigError, ModelFileError, NotFitted
 from edge_agent.models.base import AnomalyModel, Capability, Evidence, Frame, ModelScore, ProgressFn, param
-from edge_agent.models.flow import (Candidate, MotionFrontEnd, check_motion_params, front_params, iter_motion, magnitude, motion_settings,
-                                    resolve_box, saved_params)
+from edge_agent.models.flow import (Candidate, MotionFrontEnd, check_motion_params, front_params, iter_motion, magnitude,
+                                    motion_settings, resolve_box, saved_params)
 from edge_agent.models.objects import ObjectTracker, track_seconds
 from edge_agent.models.registry import register
 from edge_agent.models.runtimes import check_input, onnx_session
