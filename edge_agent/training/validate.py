@@ -16,9 +16,9 @@ No test labels exist on a customer's camera, so ``vad-edge train`` validates on 
 
 Rules (stated, not tuned on any test set):
 
-* **Threshold** of a candidate (smoothing x weights x k): the lowest step of ``THRESHOLDS`` above
-  the highest level any cross-validated normal frame reached (past 5.0, the next 0.1 step above
-  it), so that footage raises no event.
+* **Threshold** of a candidate (smoothing x weights x k): the lowest 0.1 step from
+  ``THRESHOLD_FLOOR`` = 1.0 up that is above the highest level any cross-validated normal frame
+  reached, so that footage raises no event.
 * **Smoothing, weights and k**: the candidate that catches the most synthetic anomalies *in time*
   (its level reaches that threshold within ``CATCH_S`` = 2 s of the anomaly's onset: an alert
   that comes later is not worth dispatching on) - the operating point a customer gets -; ties go to
@@ -83,7 +83,7 @@ SMOOTHING_CANDIDATES: tuple[Smoothing, ...] = (
 )
 WEIGHT_LEVELS = (0.0, 1.0, 2.0)
 K_CANDIDATES = (1.0, 2.0)
-THRESHOLDS = tuple(round(1.0 + 0.1 * i, 1) for i in range(41))  # 1.0 .. 5.0
+THRESHOLD_FLOOR = 1.0  # the lowest threshold; above it, thresholds are 0.1 steps with no upper end (threshold_rule)
 TIE = 5e-4
 EARLY_S = 2.0  # seconds: the start of an anomaly, when an alert is worth most
 CATCH_S = EARLY_S  # an anomaly counts as caught when the level reaches the threshold this soon after its onset
@@ -117,7 +117,7 @@ class Candidate:
     k: float
     auc: float  # micro AUC of the level, every validation frame
     early_auc: float = float("nan")  # the first EARLY_S of each synthetic anomaly against all normal frames
-    threshold: float = float("nan")  # THRESHOLDS step above every cross-validated normal level
+    threshold: float = float("nan")  # the 0.1 step above every cross-validated normal level (threshold_rule)
     hits: int = 0  # synthetic anomalies whose level reaches ``threshold`` within CATCH_S of their onset
     anomalies: int = 0  # synthetic anomalies in all
     delay_s: float = float("nan")  # the hits' median time from onset to that
@@ -387,16 +387,15 @@ def evaluate_candidates(camera: CameraConfig, folds: Sequence[Fold]) -> list[Can
 
 
 def threshold_rule(levels: Sequence[np.ndarray]) -> float:
-    """The lowest of ``THRESHOLDS`` above every level of this normal footage; beyond the last, the
-    next 0.1 step above the highest level.
+    """The lowest 0.1 step from ``THRESHOLD_FLOOR`` up that is above every level of this normal footage.
 
-    (Until 2026-12-07 it was the last step, 5.0, where the footage went higher: a candidate was then
+    (Until 2026-12-07 the steps ended at 5.0, the threshold where the footage went higher: a candidate was then
     judged - and could have been chosen - at a threshold its own normal footage crossed, against
     the rule that this footage raises no event. On Ped2 only appearance reached past 5.0.)"""
     top = max((float(np.max(x[np.isfinite(x)])) for x in levels if np.isfinite(x).any()), default=-math.inf)
-    if top < THRESHOLDS[0]:
-        return THRESHOLDS[0]
-    t = round(math.floor(top * 10.0) / 10.0, 1)  # the 0.1 step at or below it (THRESHOLDS are these steps up to 5.0)
+    if top < THRESHOLD_FLOOR:
+        return THRESHOLD_FLOOR
+    t = round(math.floor(top * 10.0) / 10.0, 1)  # the 0.1 step at or below it
     while t <= top:
         t = round(t + 0.1, 1)
     return t

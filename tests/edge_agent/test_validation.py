@@ -24,7 +24,7 @@ from edge_agent.pipeline.sources import RawFrame
 from edge_agent.sim import render
 from edge_agent.training.fit import fit_bundle
 from edge_agent.training.synthetic import KINDS, DonorPool, synthesize
-from edge_agent.training.validate import (CAUGHT_MARGIN, THRESHOLDS, Candidate, gate_levels, pick, threshold_rule,
+from edge_agent.training.validate import (CAUGHT_MARGIN, THRESHOLD_FLOOR, Candidate, gate_levels, pick, threshold_rule,
                                           validation_clips)
 
 from .conftest import to_frames, write_sim_dataset
@@ -82,15 +82,15 @@ def _candidate(weights: dict[str, float], hits: int, delay_s: float = 0.5) -> Ca
 def test_the_threshold_is_the_lowest_step_no_normal_level_reaches(levels: list[float]) -> None:
     top = max(levels)
     threshold = threshold_rule([np.asarray(levels)])
-    assert threshold > top  # the normal footage raises no event, also beyond the grid's last step (5.0)
-    assert threshold == round(threshold, 1) and threshold >= THRESHOLDS[0]
-    assert threshold == THRESHOLDS[0] or round(threshold - 0.1, 1) <= top  # and no lower step would do
+    assert threshold > top  # the normal footage raises no event, also past 5.0, where the steps once ended
+    assert threshold == round(threshold, 1) and threshold >= THRESHOLD_FLOOR
+    assert threshold == THRESHOLD_FLOOR or round(threshold - 0.1, 1) <= top  # and no lower step would do
 
 
 def test_a_normal_level_past_the_grid_gets_a_threshold_above_it() -> None:
     assert threshold_rule([np.array([0.4, 1.35])]) == 1.4  # control: inside the grid, its step
     assert threshold_rule([np.array([0.4, 7.23]), np.array([-np.inf, 2.0])]) == 7.3  # not 5.0, which 7.23 crosses
-    assert threshold_rule([np.array([-np.inf])]) == THRESHOLDS[0]
+    assert threshold_rule([np.array([-np.inf])]) == THRESHOLD_FLOOR
 
 
 def test_more_models_are_chosen_only_when_they_catch_clearly_more() -> None:
