@@ -9,7 +9,7 @@ import pytest
 
 from edge_agent.errors import ConfigError, ModelFileError, NotFitted
 from edge_agent.metrics import roc_auc
-from edge_agent.models.appearance import AppearanceModel
+from edge_agent.models.appearance import AppearanceModel, hog
 from edge_agent.models.base import Frame
 from edge_agent.models.flow import clear_cache
 from edge_agent.models.objects import ObjectsModel
@@ -112,3 +112,24 @@ def test_appearance_before_fit_and_bad_params_say_what_is_wrong(normal_sim: list
         AppearanceModel(crop=20)
     with pytest.raises(ConfigError, match="scale .* got 9"):
         AppearanceModel(scale=9)
+
+
+def test_an_object_cut_by_the_frame_edge_is_described_by_real_pixels(fitted_appearance: AppearanceModel) -> None:
+    """At the border the crop moves inside the frame: no replicated edge row smeared over half of it
+    (on Ped2 such crops were the two most unusual-looking normal objects, 7.5 and 4.5 calibrated)."""
+    import cv2
+
+    from edge_agent.models.flow import Candidate
+
+    gray = np.random.default_rng(3).integers(0, 255, (240, 360)).astype(np.uint8)
+    frame = Frame(index=0, ts=0.0, gray=gray)
+    corner = Candidate(x=0, y=239, speed=1.0, dx=1.0, dy=0.0, h=20, w=10, area=150)  # cut by the left and bottom edges
+    got = fitted_appearance.describe_objects(frame, [corner])[0]
+    assert fitted_appearance.perspective is not None
+    s = int(max(8, min(fitted_appearance.perspective.height(np.array([239 / 240]))[0] * fitted_appearance.scale, 240, 360)))
+    crop = cv2.resize(gray[240 - s:, :s], (fitted_appearance.crop,) * 2, interpolation=cv2.INTER_AREA)
+    inside = hog(fitted_appearance.crop).compute(crop).ravel()
+    np.testing.assert_allclose(got, inside, atol=1e-5)  # the square in the corner, real pixels only
+    smeared = cv2.resize(cv2.getRectSubPix(gray, (s, s), (0.0, 239.0)), (fitted_appearance.crop,) * 2,
+                         interpolation=cv2.INTER_AREA)
+    assert np.abs(hog(fitted_appearance.crop).compute(smeared).ravel() - got).max() > 0.05  # control: the old crop differs
