@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -11,7 +12,7 @@ from edge_agent.errors import ConfigError, ModelFileError, NotFitted
 from edge_agent.metrics import roc_auc
 from edge_agent.models.appearance import AppearanceModel, hog
 from edge_agent.models.base import Frame
-from edge_agent.models.flow import clear_cache
+from edge_agent.models.flow import Candidate, clear_cache
 from edge_agent.models.objects import ObjectsModel
 from edge_agent.models.perspective import Perspective
 from edge_agent.models.registry import get_model_class
@@ -117,10 +118,6 @@ def test_appearance_before_fit_and_bad_params_say_what_is_wrong(normal_sim: list
 def test_an_object_cut_by_the_frame_edge_is_described_by_real_pixels(fitted_appearance: AppearanceModel) -> None:
     """At the border the crop moves inside the frame: no replicated edge row smeared over half of it
     (on Ped2 such crops were the two most unusual-looking normal objects, 7.5 and 4.5 calibrated)."""
-    import cv2
-
-    from edge_agent.models.flow import Candidate
-
     gray = np.random.default_rng(3).integers(0, 255, (240, 360)).astype(np.uint8)
     frame = Frame(index=0, ts=0.0, gray=gray)
     corner = Candidate(x=0, y=239, speed=1.0, dx=1.0, dy=0.0, h=20, w=10, area=150)  # cut by the left and bottom edges
