@@ -87,8 +87,8 @@ def test_the_threshold_is_the_lowest_step_no_normal_level_reaches(levels: list[f
     assert threshold == THRESHOLD_FLOOR or round(threshold - 0.1, 1) <= top  # and no lower step would do
 
 
-def test_a_normal_level_past_the_grid_gets_a_threshold_above_it() -> None:
-    assert threshold_rule([np.array([0.4, 1.35])]) == 1.4  # control: inside the grid, its step
+def test_a_normal_level_past_the_old_5_0_end_gets_a_threshold_above_it() -> None:
+    assert threshold_rule([np.array([0.4, 1.35])]) == 1.4  # control: below 5.0, its 0.1 step
     assert threshold_rule([np.array([0.4, 7.23]), np.array([-np.inf, 2.0])]) == 7.3  # not 5.0, which 7.23 crosses
     assert threshold_rule([np.array([-np.inf])]) == THRESHOLD_FLOOR
 
